@@ -1,0 +1,40 @@
+# sigbench: `make run` and `make test` are the only two commands a new machine needs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help run test lint format bench figure clean
+
+help:  ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)  ## create .venv and install sigbench (editable) with dev tools
+
+run: $(STAMP)  ## train the quickstart experiment on built-in synthetic writers and print its results
+	$(BIN)/sigbench-train experiment=quickstart
+
+test: $(STAMP)  ## run the test suite
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)  ## ruff check + format check
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+format: $(STAMP)  ## apply ruff formatting and safe fixes
+	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/ruff format src tests benchmarks
+
+bench: $(STAMP)  ## run the benchmarks (prints figures and ratios)
+	$(BIN)/python benchmarks/preprocess.py
+	$(BIN)/python benchmarks/train_throughput.py
+
+clean:  ## remove outputs and caches (keeps .venv)
+	rm -rf outputs .pytest_cache .ruff_cache

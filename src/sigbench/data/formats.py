@@ -1,0 +1,248 @@
+"""The sigver dataset format: one npz (or a folder of memory-mapped ``.npy``) holding a whole signature set.
+
+Keys (notes section 2): ``x`` uint8 N x 1 x H x W (preprocessed, ink bright), ``y`` user index (0-based
+position in the sorted user list), ``yforg`` 0 genuine / 1 skilled / 2 simple forgery, ``user_mapping``
+index -> original id, ``filenames``.  sigbench adds an optional ``source`` (which dataset a sample came from)
+so combined sets stay traceable.  Every load is validated so a wrong file fails with its name and the
+offending key, and every write goes to a temporary name first so an interrupted run never leaves a
+half-written dataset behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+REQUIRED_KEYS = ("x", "y", "yforg", "user_mapping", "filenames")
+FOLDER_MARKER = "sigbench_dataset.json"
+
+
+class DatasetFormatError(ValueError):
+    """A dataset file whose keys, shapes or dtypes are not the sigver format."""
+
+
+@dataclass
+class SignatureDataset:
+    """An in-memory (or memory-mapped) signature set in the sigver layout."""
+
+    x: np.ndarray
+    y: np.ndarray
+    yforg: np.ndarray
+    user_mapping: np.ndarray
+    filenames: np.ndarray
+    source: np.ndarray | None = None
+    origin: str = field(default="<memory>", compare=False)
+
+    def __post_init__(self) -> None:
+        self.y = np.asarray(self.y)
+        self.yforg = np.asarray(self.yforg)
+        self.user_mapping = _as_user_mapping(self.user_mapping)
+        self.filenames = np.asarray(self.filenames).astype(str)
+        if self.source is not None:
+            self.source = np.asarray(self.source).astype(str)
+        validate(self)
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return int(self.x.shape[2]), int(self.x.shape[3])
+
+    @property
+    def users(self) -> np.ndarray:
+        """Sorted ids of the users present."""
+        return np.unique(self.y)
+
+    def subset(self, index: np.ndarray | Sequence[int]) -> SignatureDataset:
+        """Samples at ``index`` (a boolean mask or integer positions); user ids are kept as they are."""
+        index = np.asarray(index)
+        if index.dtype == bool:
+            index = np.flatnonzero(index)
+        return SignatureDataset(
+            x=self.x[index],
+            y=self.y[index],
+            yforg=self.yforg[index],
+            user_mapping=self.user_mapping,
+            filenames=self.filenames[index],
+            source=None if self.source is None else self.source[index],
+            origin=self.origin,
+        )
+
+    def select_users(self, users: Iterable[int] | tuple[int, int]) -> SignatureDataset:
+        """Keep the samples of some users: a ``(first, last)`` half-open range or an explicit list of ids.
+
+        An empty selection is an error: a typo in a user range would otherwise train or evaluate on nothing.
+        """
+        wanted = user_range(users)
+        mask = np.isin(self.y, wanted)
+        if not mask.any():
+            raise ValueError(
+                f"{self.origin}: no samples for users {_describe(users)}; "
+                f"the set holds users {int(self.y.min())}..{int(self.y.max())}"
+            )
+        return self.subset(mask)
+
+    def genuine(self) -> SignatureDataset:
+        return self.subset(self.yforg == 0)
+
+    def counts(self) -> dict[str, int]:
+        """Writers, genuine and forgeries, for statistics reports."""
+        return {
+            "samples": len(self),
+            "writers": int(self.users.size),
+            "genuine": int((self.yforg == 0).sum()),
+            "skilled_forgeries": int((self.yforg == 1).sum()),
+            "simple_forgeries": int((self.yforg == 2).sum()),
+        }
+
+
+def user_range(users: Iterable[int] | tuple[int, int]) -> np.ndarray:
+    """``(a, b)`` -> ids a..b-1 (the sigver ``--users a b`` convention); any other iterable is taken as ids."""
+    if isinstance(users, range):
+        return np.asarray(users, dtype=np.int64)
+    users = list(users)
+    if len(users) == 2 and all(isinstance(u, (int, np.integer)) for u in users) and users[0] < users[1]:
+        return np.arange(int(users[0]), int(users[1]), dtype=np.int64)
+    return np.asarray(users, dtype=np.int64)
+
+
+def _describe(users: Iterable[int] | tuple[int, int]) -> str:
+    users = list(users)
+    return f"[{users[0]}, {users[1]})" if len(users) == 2 else str(users)
+
+
+def _as_user_mapping(mapping: object) -> np.ndarray:
+    """sigver pickles a dict {index: id} into the npz; sigbench stores a plain 1-D array of ids."""
+    arr = np.asarray(mapping)
+    if arr.dtype == object and arr.ndim == 0:
+        mapping = arr.item()
+    if isinstance(mapping, dict):
+        if not mapping:
+            return np.asarray([], dtype=str)
+        size = max(int(k) for k in mapping) + 1
+        out = np.asarray([str(mapping.get(i, mapping.get(str(i), ""))) for i in range(size)])
+        return out
+    return np.asarray(mapping).astype(str).reshape(-1)
+
+
+def validate(ds: SignatureDataset) -> None:
+    """Check shapes and dtypes; raise :class:`DatasetFormatError` naming the dataset and the key."""
+    where = ds.origin
+    x = ds.x
+    if x.ndim != 4 or x.shape[1] != 1:
+        raise DatasetFormatError(f"{where}: key 'x' must be N x 1 x H x W, got shape {x.shape}")
+    if x.dtype != np.uint8:
+        raise DatasetFormatError(f"{where}: key 'x' must be uint8 (0-255, ink bright), got {x.dtype}")
+    n = x.shape[0]
+    for key in ("y", "yforg", "filenames"):
+        value = getattr(ds, key)
+        if value.shape != (n,):
+            raise DatasetFormatError(f"{where}: key '{key}' must have shape ({n},) like 'x', got {value.shape}")
+    for key in ("y", "yforg"):
+        value = getattr(ds, key)
+        if not np.issubdtype(value.dtype, np.integer):
+            raise DatasetFormatError(f"{where}: key '{key}' must hold integers, got {value.dtype}")
+    if n and ds.y.min() < 0:
+        raise DatasetFormatError(f"{where}: key 'y' holds negative user indices")
+    bad = np.setdiff1d(np.unique(ds.yforg), [0, 1, 2])
+    if bad.size:
+        raise DatasetFormatError(f"{where}: key 'yforg' must be 0, 1 or 2, found {bad.tolist()}")
+    if ds.source is not None and ds.source.shape != (n,):
+        raise DatasetFormatError(f"{where}: key 'source' must have shape ({n},), got {ds.source.shape}")
+
+
+def load_dataset(path: str | Path, mmap: bool = True) -> SignatureDataset:
+    """Load a sigver npz or a sigbench folder (``x.npy`` opened memory-mapped unless ``mmap=False``)."""
+    path = Path(path)
+    if path.is_dir():
+        return _load_folder(path, mmap)
+    if not path.exists():
+        raise FileNotFoundError(f"dataset file {path} does not exist")
+    try:
+        with np.load(path, allow_pickle=True) as data:  # sigver pickles user_mapping as a dict
+            missing = [k for k in REQUIRED_KEYS if k not in data.files]
+            if missing:
+                raise DatasetFormatError(
+                    f"{path}: missing key(s) {missing}; a sigver dataset holds {list(REQUIRED_KEYS)}"
+                )
+            arrays = {k: data[k] for k in (*REQUIRED_KEYS, "source") if k in data.files}
+    except (OSError, ValueError) as err:
+        if isinstance(err, DatasetFormatError):
+            raise
+        raise DatasetFormatError(f"{path}: not a readable npz dataset ({err})") from err
+    arrays["y"] = arrays["y"].astype(np.int64, copy=False)
+    arrays["yforg"] = arrays["yforg"].astype(np.int64, copy=False)
+    return SignatureDataset(**arrays, origin=str(path))
+
+
+def _load_folder(path: Path, mmap: bool) -> SignatureDataset:
+    missing = [k for k in REQUIRED_KEYS if not (path / f"{k}.npy").exists()]
+    if missing:
+        raise DatasetFormatError(f"{path}: missing file(s) {[m + '.npy' for m in missing]} of a dataset folder")
+    arrays = {
+        k: np.load(path / f"{k}.npy", mmap_mode="r" if (mmap and k == "x") else None, allow_pickle=False)
+        for k in REQUIRED_KEYS
+    }
+    if (path / "source.npy").exists():
+        arrays["source"] = np.load(path / "source.npy", allow_pickle=False)
+    return SignatureDataset(**arrays, origin=str(path))
+
+
+def _arrays(ds: SignatureDataset) -> dict[str, np.ndarray]:
+    out = {
+        "x": np.ascontiguousarray(ds.x),
+        "y": ds.y.astype(np.int64),
+        "yforg": ds.yforg.astype(np.int64),
+        "user_mapping": ds.user_mapping.astype(str),
+        "filenames": ds.filenames.astype(str),
+    }
+    if ds.source is not None:
+        out["source"] = ds.source.astype(str)
+    return out
+
+
+def save_npz(ds: SignatureDataset, path: str | Path, compress: bool = False) -> Path:
+    """Write ``ds`` as a sigver npz; the file appears only once it is complete."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            (np.savez_compressed if compress else np.savez)(fh, **_arrays(ds))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def save_folder(ds: SignatureDataset, path: str | Path) -> Path:
+    """Write ``ds`` as a folder of ``.npy`` files (for sets too large for memory), renamed into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        for key, value in _arrays(ds).items():
+            np.save(tmp / f"{key}.npy", value, allow_pickle=False)
+        (tmp / FOLDER_MARKER).write_text(json.dumps({"format": "sigbench-folder", **ds.counts()}, indent=1))
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def save_dataset(ds: SignatureDataset, path: str | Path) -> Path:
+    """``.npz`` suffix -> npz file, anything else -> memory-mappable folder."""
+    path = Path(path)
+    return save_npz(ds, path) if path.suffix == ".npz" else save_folder(ds, path)

@@ -1,0 +1,245 @@
+"""Signature normalisation of the SigNet family (Hafemann et al. 2017; sigver ``preprocess_signature``).
+
+The algorithm is the reference one (notes section 1): Otsu threshold on the raw scan, a sigma-2 blur used only
+to find the ink, crop to the ink's bounding box, paste centred on its centre of mass onto a per-dataset
+canvas, drop background above the threshold, invert, resize to *cover* ``img_size`` and centre-crop.
+
+It is written with OpenCV/NumPy so that it runs several times faster than the scikit-image original while
+matching it within one grey level (the anti-aliased resize reproduces scikit-image's Gaussian prefilter and
+half-pixel bilinear zoom).  Beyond the reference it accepts bilevel scans (whose Otsu threshold sits at the
+dark level, so the blurred ink never falls below it), colour / alpha / palette input, and fails on blank
+images with an error that names the file.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+DEFAULT_CANVAS = (840, 1360)
+DEFAULT_IMG_SIZE = (170, 242)
+DEFAULT_INPUT_SIZE = (150, 220)
+INK_BLUR_SIGMA = 2.0
+_SCIPY_TRUNCATE = 4.0  # scipy.ndimage's default kernel extent, in sigmas
+
+
+class BlankImageError(ValueError):
+    """Raised when a scan holds no ink to normalise."""
+
+
+def otsu_threshold(img: np.ndarray) -> int:
+    """Otsu's threshold with scikit-image's conventions on an integer image.
+
+    Bins are the integer levels between the image's min and max; the returned level ``t`` is the last level
+    of the dark class (pixels ``<= t``), the first maximiser of the between-class variance.
+    """
+    lo, hi = int(img.min()), int(img.max())
+    if lo == hi:
+        return lo
+    hist = np.bincount((img.ravel() - lo).astype(np.intp), minlength=hi - lo + 1).astype(np.float64)
+    levels = np.arange(lo, hi + 1, dtype=np.float64)
+    weight1 = np.cumsum(hist)
+    weight2 = np.cumsum(hist[::-1])[::-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean1 = np.cumsum(hist * levels) / weight1
+        mean2 = (np.cumsum((hist * levels)[::-1]) / weight2[::-1])[::-1]
+    variance = weight1[:-1] * weight2[1:] * (mean1[:-1] - mean2[1:]) ** 2
+    return lo + int(np.nanargmax(variance))
+
+
+def to_grayscale(img: np.ndarray) -> np.ndarray:
+    """Any array a loader may hand us -> 2-D uint8, dark ink on light paper.
+
+    3 channels are taken as RGB, 4 as RGBA composited over white paper (transparent = paper), booleans as
+    bilevel, 16-bit and float images are scaled to 8 bits.
+    """
+    img = np.asarray(img)
+    if img.dtype == bool:
+        img = img.astype(np.uint8) * 255
+    elif img.dtype == np.uint16:
+        img = (img >> 8).astype(np.uint8)
+    elif np.issubdtype(img.dtype, np.floating):
+        scale = 255.0 if img.max(initial=0) <= 1.0 else 1.0
+        img = np.clip(img * scale, 0, 255).astype(np.uint8)
+    else:
+        img = img.astype(np.uint8, copy=False)
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    if img.ndim == 3 and img.shape[2] == 4:
+        alpha = img[:, :, 3:4].astype(np.float32) / 255.0
+        rgb = img[:, :, :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha)
+        img = np.rint(rgb).astype(np.uint8)
+    if img.ndim == 3 and img.shape[2] == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    if img.ndim != 2:
+        raise ValueError(f"expected a 2-D grayscale or H x W x 1/3/4 image, got shape {img.shape}")
+    return img
+
+
+def load_grayscale(path: str | Path) -> np.ndarray:
+    """Read any image file Pillow knows (PNG, JPEG, TIFF, bilevel, palette, RGBA) as 2-D uint8 grayscale."""
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            im.load()
+            if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+                im = im.convert("RGBA")
+            elif im.mode not in ("L", "RGB"):
+                im = im.convert("L") if im.mode in ("1", "P", "I;16", "I", "F") else im.convert("RGB")
+            arr = np.asarray(im)
+    except (OSError, SyntaxError, ValueError) as err:  # PIL raises these for unreadable / truncated files
+        raise OSError(f"cannot read image file {path}: {err}") from err
+    return to_grayscale(arr)
+
+
+def _ink_threshold(gray: np.ndarray) -> int:
+    """The reference uses Otsu; on a bilevel scan that lands on the dark level and finds no blurred ink, so
+    a two-level image is split halfway between its levels instead."""
+    levels = np.unique(gray[:: max(1, gray.shape[0] // 64), :: max(1, gray.shape[1] // 64)])
+    if levels.size <= 2 and np.unique(gray).size == 2:
+        lo, hi = int(gray.min()), int(gray.max())
+        return (lo + hi) // 2
+    return otsu_threshold(gray)
+
+
+def _gaussian_blur(img: np.ndarray, sigma: float | tuple[float, float], border: int) -> np.ndarray:
+    """Gaussian blur with scipy.ndimage's kernel extent (truncate 4 sigma), per axis (sigma_y, sigma_x)."""
+    sy, sx = (sigma, sigma) if np.isscalar(sigma) else sigma
+    ky = 2 * int(_SCIPY_TRUNCATE * sy + 0.5) + 1 if sy > 0 else 1
+    kx = 2 * int(_SCIPY_TRUNCATE * sx + 0.5) + 1 if sx > 0 else 1
+    return cv2.GaussianBlur(img, (kx, ky), sigmaX=max(sx, 1e-12), sigmaY=max(sy, 1e-12), borderType=border)
+
+
+def _ink_blur(gray: np.ndarray) -> np.ndarray:
+    """The reference's ``scipy.ndimage.gaussian_filter(uint8_img, 2)``, reproduced exactly.
+
+    SciPy filters axis 0 then axis 1 ('reflect' borders = OpenCV REFLECT) and stores each pass in the uint8
+    output, truncating twice; doing the same keeps the ink mask identical to the reference's.
+    """
+    radius = int(_SCIPY_TRUNCATE * INK_BLUR_SIGMA + 0.5)
+    kernel = cv2.getGaussianKernel(2 * radius + 1, INK_BLUR_SIGMA, cv2.CV_64F)
+    one = np.ones((1, 1), np.float64)
+    vertical = cv2.sepFilter2D(gray.astype(np.float64), cv2.CV_64F, one, kernel, borderType=cv2.BORDER_REFLECT)
+    vertical = np.floor(vertical + 1e-9)
+    both = cv2.sepFilter2D(vertical, cv2.CV_64F, kernel, one, borderType=cv2.BORDER_REFLECT)
+    return np.floor(both + 1e-9).astype(np.uint8)
+
+
+def center_on_canvas(gray: np.ndarray, canvas_size: tuple[int, int], name: str | None = None) -> np.ndarray:
+    """Steps 2-5: find the ink, crop it, centre its centre of mass on a white canvas, drop the background."""
+    threshold = _ink_threshold(gray)
+    blurred = _ink_blur(gray)
+    ink = blurred <= threshold
+    row_counts = ink.sum(axis=1)
+    total = int(row_counts.sum())
+    if total == 0 or total == ink.size:
+        label = f"image {name}" if name else "image"
+        raise BlankImageError(f"{label} has no ink to normalise (no pixel separates from the background)")
+    col_counts = ink.sum(axis=0)
+    rows = np.flatnonzero(row_counts)
+    cols = np.flatnonzero(col_counts)
+    rmin, rmax, cmin, cmax = rows[0], rows[-1], cols[0], cols[-1]
+    r_center = int(np.dot(row_counts, np.arange(ink.shape[0])) / total - rmin)
+    c_center = int(np.dot(col_counts, np.arange(ink.shape[1])) / total - cmin)
+    cropped = gray[rmin:rmax, cmin:cmax]  # the reference excludes the last ink row and column
+
+    max_rows, max_cols = canvas_size
+    r_start, cropped = _place(cropped, r_center, max_rows, axis=0)
+    c_start, cropped = _place(cropped, c_center, max_cols, axis=1)
+    canvas = np.full((max_rows, max_cols), 255, dtype=np.uint8)
+    canvas[r_start : r_start + cropped.shape[0], c_start : c_start + cropped.shape[1]] = cropped
+    canvas[canvas > threshold] = 255
+    return canvas
+
+
+def _place(cropped: np.ndarray, center: int, size: int, axis: int) -> tuple[int, np.ndarray]:
+    """Start offset along one axis so ``center`` lands mid-canvas, shifted back inside; centre-crop if too big."""
+    length = cropped.shape[axis]
+    if length > size:
+        first = (length - size) // 2
+        return 0, cropped[first : first + size] if axis == 0 else cropped[:, first : first + size]
+    start = size // 2 - center
+    overflow = start + length - size
+    if overflow > 0:
+        start -= overflow
+    return max(start, 0), cropped
+
+
+def resize_cover(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Step 7: resize (anti-aliased, range preserved, truncated to uint8) to cover ``size``, centre-crop.
+
+    scikit-image's ``resize(anti_aliasing=True)`` blurs with sigma ``(factor - 1) / 2`` (zero padding) and
+    then zooms bilinearly on pixel centres; OpenCV's GaussianBlur + INTER_LINEAR on float32 does the same.
+    """
+    height, width = size
+    width_ratio = img.shape[1] / width
+    height_ratio = img.shape[0] / height
+    if width_ratio > height_ratio:
+        out_h, out_w = height, int(round(img.shape[1] / height_ratio))
+    else:
+        out_h, out_w = int(round(img.shape[0] / width_ratio)), width
+    factors = (img.shape[0] / out_h, img.shape[1] / out_w)
+    sigmas = tuple(max(0.0, (f - 1.0) / 2.0) for f in factors)
+    work = img.astype(np.float32)
+    if max(sigmas) > 0:
+        work = _gaussian_blur(work, sigmas, cv2.BORDER_CONSTANT)
+    resized = cv2.resize(work, (out_w, out_h), interpolation=cv2.INTER_LINEAR)
+    resized = np.clip(resized, 0, 255).astype(np.uint8)
+    if width_ratio > height_ratio:
+        start = int(round((out_w - width) / 2.0))
+        return resized[:, start : start + width]
+    start = int(round((out_h - height) / 2.0))
+    return resized[start : start + height, :]
+
+
+def crop_center(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Centre crop of the last two axes to ``size`` (H, W)."""
+    start_y = (img.shape[-2] - size[0]) // 2
+    start_x = (img.shape[-1] - size[1]) // 2
+    return img[..., start_y : start_y + size[0], start_x : start_x + size[1]]
+
+
+def preprocess_signature(
+    img: np.ndarray,
+    canvas_size: tuple[int, int] = DEFAULT_CANVAS,
+    img_size: tuple[int, int] = DEFAULT_IMG_SIZE,
+    input_size: tuple[int, int] | None = DEFAULT_INPUT_SIZE,
+    name: str | None = None,
+) -> np.ndarray:
+    """Normalise a raw scan into the SigNet input: uint8, ink bright on a black background.
+
+    Args:
+        img: the scan (grayscale, bilevel, RGB, RGBA; dark ink on light paper).
+        canvas_size: (H, W) of the per-dataset canvas the signature is centred on.
+        img_size: (H, W) the canvas is resized to cover (170 x 242 in the SigNet papers).
+        input_size: (H, W) centre crop taken from that, or ``None`` to return the ``img_size`` image.
+        name: shown in error messages (e.g. the file name).
+    """
+    gray = to_grayscale(img)
+    if gray.size == 0:
+        raise BlankImageError(f"image {name or ''} is empty (shape {gray.shape})".replace("  ", " "))
+    canvas = center_on_canvas(gray, tuple(canvas_size), name=name)
+    inverted = 255 - canvas
+    resized = resize_cover(inverted, tuple(img_size))
+    if input_size is not None and tuple(input_size) != tuple(img_size):
+        return np.ascontiguousarray(crop_center(resized, tuple(input_size)))
+    return resized
+
+
+def preprocess_file(
+    path: str | Path,
+    canvas_size: tuple[int, int] = DEFAULT_CANVAS,
+    img_size: tuple[int, int] = DEFAULT_IMG_SIZE,
+    input_size: tuple[int, int] | None = DEFAULT_INPUT_SIZE,
+) -> np.ndarray:
+    """Load and normalise one scan; errors name the file."""
+    return preprocess_signature(load_grayscale(path), canvas_size, img_size, input_size, name=str(path))
+
+
+def canvas_fits(shape: tuple[int, int], canvas_size: tuple[int, int]) -> bool:
+    """True when a scan of ``shape`` fits the canvas without the reference's centre-crop warning."""
+    return all(s <= c for s, c in zip(shape, canvas_size, strict=True)) and not math.isnan(shape[0])

@@ -1,0 +1,5 @@
+"""Training objectives; each is a small callable returning the total and its logged parts."""
+
+from sigbench.features.losses.signet import LossOutput, SigNetFLoss, SigNetLoss
+
+__all__ = ["LossOutput", "SigNetFLoss", "SigNetLoss"]

@@ -1,0 +1,106 @@
+"""What every feature-learning task shares: optimiser wiring, input conversion, the sample grid, and the
+held-out verification EER that makes each run report a verification figure, whatever its loss."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+import torchvision
+from pytorch_lightning.loggers import TensorBoardLogger
+from torch import nn
+
+from sigbench.data.transforms import to_model_input
+from sigbench.verification.holdout import holdout_verification
+
+OptimizerFactory = Callable[..., torch.optim.Optimizer]
+SchedulerFactory = Callable[[torch.optim.Optimizer], torch.optim.lr_scheduler.LRScheduler]
+
+
+class FeatureTask(pl.LightningModule):
+    """Base for tasks whose ``backbone`` maps a 1 x H x W image in [0, 1] to a feature vector.
+
+    Args:
+        backbone: the feature extractor (must expose ``feature_dim``).
+        optimizer: a factory ``f(params) -> Optimizer`` (a Hydra ``_partial_``).
+        scheduler: a factory ``f(optimizer) -> LRScheduler`` stepped per epoch, or ``None``.
+        holdout_references: references per held-out writer for the per-epoch verification EER.
+        channels_last: feed the model channels-last tensors (faster convolutions on GPUs).
+        log_images: write a grid of the first training batch to TensorBoard.
+    """
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        optimizer: OptimizerFactory,
+        scheduler: SchedulerFactory | None = None,
+        holdout_references: int = 5,
+        channels_last: bool = False,
+        log_images: bool = True,
+    ) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.holdout_references = holdout_references
+        self.channels_last = channels_last
+        self.log_images = log_images
+        self._holdout: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        if channels_last:
+            self.backbone = self.backbone.to(memory_format=torch.channels_last)
+
+    # ---- shared pieces ---------------------------------------------------------------------------------
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Backbone features of a uint8 or float batch."""
+        return self.backbone(to_model_input(x, self.channels_last))
+
+    def configure_optimizers(self) -> dict:
+        optimizer = self.optimizer_factory(self.parameters())
+        if self.scheduler_factory is None:
+            return {"optimizer": optimizer}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer), "interval": "epoch"},
+        }
+
+    def _val_kind(self, dataloader_idx: int) -> str:
+        kinds = getattr(self.trainer.datamodule, "val_loader_kinds", None) if self._trainer else None
+        return kinds[dataloader_idx] if kinds else "classification"
+
+    def on_train_batch_start(self, batch: dict, batch_idx: int) -> None:
+        if self.log_images and batch_idx == 0 and self.current_epoch == 0 and self.global_rank == 0:
+            grid = torchvision.utils.make_grid(batch["x"][:32].float().div(255.0), nrow=8, pad_value=1.0)
+            for logger in self.loggers:
+                if isinstance(logger, TensorBoardLogger):
+                    logger.experiment.add_image("inputs/train_batch", grid, self.global_step)
+
+    # ---- held-out verification -------------------------------------------------------------------------
+    def collect_holdout(self, batch: dict) -> None:
+        feats = self.features(batch["x"]).float()
+        self._holdout.append((feats.detach().cpu(), batch["user"].cpu(), batch["yforg"].cpu()))
+
+    def on_validation_epoch_start(self) -> None:
+        self._holdout.clear()
+
+    def on_validation_epoch_end(self) -> None:
+        if not self._holdout or self.trainer.sanity_checking:
+            self._holdout.clear()
+            return
+        feats = torch.cat([h[0] for h in self._holdout]).numpy()
+        users = torch.cat([h[1] for h in self._holdout]).numpy()
+        yforg = torch.cat([h[2] for h in self._holdout]).numpy()
+        self._holdout.clear()
+        metrics = holdout_verification(feats, users, yforg, num_references=self.holdout_references)
+        self.log_dict(
+            {
+                "val/eer": float(metrics["EER"]),
+                "val/eer_user": float(metrics["EER_userthresholds"]),
+                "val/auc": float(metrics["mean_AUC"]),
+            },
+            sync_dist=False,
+        )
+
+    def holdout_scores(self, feats: np.ndarray, users: np.ndarray, yforg: np.ndarray) -> dict:
+        return holdout_verification(feats, users, yforg, num_references=self.holdout_references)

@@ -1,0 +1,68 @@
+"""Turn a composed config into objects; the same code serves training, evaluation and checkpoint reloads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from sigbench.runner.checkpoints import read_checkpoint_config
+from sigbench.runner.validation import ConfigError, validate_config
+
+# Arguments the runner passes in code rather than from the config, per config path.
+SUPPLIED = {
+    "task": {"backbone", "num_classes", "optimizer", "scheduler", "loss"},
+    "trainer": {"callbacks", "logger"},
+}
+
+
+def check(cfg: DictConfig) -> None:
+    """Every start-up check that needs no data: target signatures and types, cross-group constraints."""
+    validate_config(cfg, SUPPLIED)
+    loss_cfg = cfg.get("loss")
+    if loss_cfg is not None and "_target_" in loss_cfg:
+        loss_cls = instantiate({"_target_": "hydra.utils.get_class", "path": loss_cfg._target_})
+        if getattr(loss_cls, "requires_forgeries", False) and not cfg.data.get("include_forgeries", False):
+            raise ConfigError(
+                f"loss={loss_cls.__name__} learns from skilled forgeries: set data.include_forgeries=true"
+            )
+
+
+def build_data(cfg: DictConfig) -> pl.LightningDataModule:
+    dm = instantiate(cfg.data)
+    dm.prepare_data()
+    dm.setup("fit")
+    return dm
+
+
+def build_task(cfg: DictConfig, num_classes: int) -> pl.LightningModule:
+    backbone = instantiate(cfg.model)
+    loss = instantiate(cfg.loss) if cfg.get("loss") is not None else None
+    optimizer = instantiate(cfg.optimizer)
+    scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") is not None else None
+    return instantiate(
+        cfg.task, backbone=backbone, num_classes=num_classes, optimizer=optimizer, scheduler=scheduler, loss=loss
+    )
+
+
+def build_callbacks(cfg: DictConfig) -> list[pl.Callback]:
+    return [instantiate(node) for node in (cfg.get("callbacks") or {}).values() if node is not None]
+
+
+def build_loggers(cfg: DictConfig) -> list[Any]:
+    return [instantiate(node) for node in (cfg.get("logger") or {}).values() if node is not None]
+
+
+def load_task(ckpt_path: str | Path, map_location: str | torch.device = "cpu") -> tuple[pl.LightningModule, dict]:
+    """Rebuild a trained task from its checkpoint alone (the config it carries), weights loaded, eval mode."""
+    config = read_checkpoint_config(ckpt_path)
+    cfg = OmegaConf.create(config)
+    num_classes = int(config.get("_runtime", {}).get("num_classes", 0))
+    task = build_task(cfg, num_classes=num_classes)
+    state = torch.load(ckpt_path, map_location=map_location, weights_only=False)["state_dict"]
+    task.load_state_dict(state)
+    return task.eval(), config
