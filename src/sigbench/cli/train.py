@@ -14,8 +14,12 @@ register_schemas()
 @hydra.main(version_base="1.3", config_path=conf_dir(), config_name="train")
 def main(cfg: DictConfig) -> float | None:
     from sigbench.runner.train import train
+    from sigbench.runner.validation import ConfigError
 
-    metrics = train(cfg)
+    try:
+        metrics = train(cfg)
+    except ConfigError as err:
+        raise SystemExit(f"sigbench-train: config error: {err}") from None
     return metrics.get("val/eer")
 
 

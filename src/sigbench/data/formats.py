@@ -105,9 +105,10 @@ class SignatureDataset:
 
 
 def user_range(users: Iterable[int] | tuple[int, int]) -> np.ndarray:
-    """``(a, b)`` -> ids a..b-1 (the sigver ``--users a b`` convention); any other iterable is taken as ids."""
-    if isinstance(users, range):
-        return np.asarray(users, dtype=np.int64)
+    """A two-element list or tuple ``[a, b]`` -> ids a..b-1 (the sigver ``--users a b`` convention, and what a
+    config's ``[0, 100]`` means); a ``range``, NumPy array, set or longer list is taken as explicit ids."""
+    if isinstance(users, (range, np.ndarray, set, frozenset)):
+        return np.asarray(sorted(users) if isinstance(users, (set, frozenset)) else users, dtype=np.int64)
     users = list(users)
     if len(users) == 2 and all(isinstance(u, (int, np.integer)) for u in users) and users[0] < users[1]:
         return np.arange(int(users[0]), int(users[1]), dtype=np.int64)
@@ -174,10 +175,13 @@ def load_dataset(path: str | Path, mmap: bool = True) -> SignatureDataset:
                     f"{path}: missing key(s) {missing}; a sigver dataset holds {list(REQUIRED_KEYS)}"
                 )
             arrays = {k: data[k] for k in (*REQUIRED_KEYS, "source") if k in data.files}
-    except (OSError, ValueError) as err:
-        if isinstance(err, DatasetFormatError):
-            raise
-        raise DatasetFormatError(f"{path}: not a readable npz dataset ({err})") from err
+    except DatasetFormatError:
+        raise
+    except Exception as err:  # numpy raises OSError, ValueError, UnpicklingError, EOFError... on bad files
+        raise DatasetFormatError(f"{path}: not a readable npz dataset ({type(err).__name__}: {err})") from err
+    for key in ("y", "yforg"):
+        if not np.issubdtype(arrays[key].dtype, np.integer):
+            raise DatasetFormatError(f"{path}: key '{key}' must hold integers, got {arrays[key].dtype}")
     arrays["y"] = arrays["y"].astype(np.int64, copy=False)
     arrays["yforg"] = arrays["yforg"].astype(np.int64, copy=False)
     return SignatureDataset(**arrays, origin=str(path))

@@ -71,9 +71,32 @@ def load_into(module: nn.Module, state: dict[str, torch.Tensor], what: str, sour
     """``load_state_dict(strict=True)`` with an error that says which part of which file did not fit."""
     if not state:
         return
-    result = module.load_state_dict(state, strict=False)
+    try:
+        result = module.load_state_dict(state, strict=False)
+    except RuntimeError as err:  # shape mismatches: a different variant or width
+        raise ValueError(f"{source}: the {what} does not match the configured model ({err})") from err
     if result.missing_keys or result.unexpected_keys:
         raise ValueError(
             f"{source}: the {what} does not match the configured model "
             f"(missing keys {result.missing_keys[:6]}, unexpected keys {result.unexpected_keys[:6]})"
         )
+
+
+def signet_from_sigver(path: str | Path, variant: str = "signet") -> nn.Module:
+    """A SigNet backbone initialised from a published sigver weight file (a ``model`` config target)."""
+    from sigbench.features.models.signet import SigNet
+
+    model = SigNet(variant)
+    load_into(model, read_sigver_weights(path).backbone, "backbone", path)
+    return model
+
+
+def export_task_weights(task: nn.Module, path: str | Path) -> Path:
+    """Write a trained classification task (``backbone``, ``classification_head``, ``forgery_head``) as a
+    sigver weight file, for use in sigver-based code."""
+    return write_sigver_weights(
+        path,
+        task.backbone,
+        getattr(task, "classification_head", None),
+        getattr(task, "forgery_head", None),
+    )

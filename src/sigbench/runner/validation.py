@@ -128,6 +128,10 @@ def check_target_node(path: str, node: DictConfig, supplied: set[str] | frozense
 
 
 def _hint_name(hint: Any) -> str:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return " | ".join(_hint_name(h) for h in typing.get_args(hint))
+    if hint is type(None):
+        return "None"
     return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
 
 
