@@ -1,0 +1,123 @@
+"""Training integration: every experiment composes and builds, fast_dev_run, resume, start-up errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from sigbench.runner.build import build_data, build_task, check
+from sigbench.runner.checkpoints import read_checkpoint_config
+from sigbench.runner.train import train
+from sigbench.runner.validation import ConfigError
+from tests.train_helpers import EXPERIMENTS, compose_train, run_cli
+
+TINY_SYNTHETIC = [
+    "data.dataset.num_writers=6",
+    "data.dataset.genuine_per_writer=6",
+    "data.dataset.forgeries_per_writer=1",
+    "data.dataset.num_workers=0",
+    "data.train_users=[0,4]",
+    "data.holdout_users=[4,6]",
+    "task.holdout_references=2",
+]
+
+
+def experiment_overrides(name: str, toy_npz: Path, tmp_path: Path) -> list[str]:
+    """Real-data experiments get the toy npz as their dataset; synthetic ones a tiny population."""
+    plain = compose_train([f"experiment={name}"], tmp_path)
+    if OmegaConf.is_missing(plain.data, "dataset"):
+        return [f"data.dataset={toy_npz}", "data.train_users=[0,6]", "data.holdout_users=[6,8]",
+                "data.num_workers=0", "task.holdout_references=2"]
+    return TINY_SYNTHETIC
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_every_experiment_composes_and_instantiates(name: str, toy_npz, tmp_path) -> None:
+    overrides = experiment_overrides(name, toy_npz, tmp_path)
+    cfg = compose_train([f"experiment={name}", *overrides], tmp_path, tmp_path / "c")
+    check(cfg)
+    dm = build_data(cfg)
+    task = build_task(cfg, num_classes=dm.num_classes)
+    trainer = instantiate(cfg.trainer, logger=False, callbacks=[])
+    assert dm.num_classes >= 2 and trainer.max_epochs >= 1
+    batch = next(iter(dm.train_dataloader()))
+    feats, logits, _ = task(batch["x"][:2])
+    assert logits.shape == (2, dm.num_classes) and feats.shape[1] == task.backbone.feature_dim
+
+
+def test_fast_dev_run_smoke_trains_one_step(tmp_path) -> None:
+    cfg = compose_train(["experiment=smoke", "debug=fast_dev_run", *TINY_SYNTHETIC], tmp_path, tmp_path / "c")
+    dm = build_data(cfg)
+    task = build_task(cfg, num_classes=dm.num_classes)
+    before = {k: v.clone() for k, v in task.state_dict().items()}
+    trainer = instantiate(cfg.trainer, logger=False, callbacks=[])
+    trainer.fit(task, datamodule=dm)
+    changed = [k for k, v in task.state_dict().items() if not torch.equal(v, before[k])]
+    assert any(k.startswith("backbone.conv_layers.conv1") for k in changed)
+    assert torch.isfinite(trainer.callback_metrics["train/loss"])
+
+
+def test_smoke_training_reports_verification_and_writes_checkpoints(tmp_path) -> None:
+    cfg = compose_train(["experiment=smoke", *TINY_SYNTHETIC], tmp_path, tmp_path / "c")
+    metrics = train(cfg)
+    assert 0.0 <= metrics["val/eer"] <= 1.0 and 0.0 <= metrics["val/acc"] <= 1.0
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    stored = read_checkpoint_config(last)
+    assert stored["model"]["variant"] == "thin" and stored["_runtime"]["num_classes"] == 4
+    assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_resume_continues_the_same_run(toy_npz, tmp_path) -> None:
+    common = [f"data={'npz'}", f"data.dataset={toy_npz}", "data.train_users=[0,6]", "data.holdout_users=[6,8]",
+              "data.num_workers=0", "model=signet_thin", "task.holdout_references=2", "task.log_images=false",
+              "trainer.enable_model_summary=false", "~callbacks.progress_bar"]
+    train(compose_train([*common, "trainer.max_epochs=1"], tmp_path))
+    ckpt = tmp_path / "checkpoints" / "last.ckpt"
+    first = torch.load(ckpt, weights_only=False)
+    train(compose_train([*common, "trainer.max_epochs=2", "resume=true"], tmp_path))
+    second = torch.load(ckpt, weights_only=False)
+    completed = [c["loops"]["fit_loop"]["epoch_progress"]["current"]["completed"] for c in (first, second)]
+    assert completed[1] == 2 and completed[0] < 2  # last.ckpt of run 1 is written at its validation end
+    assert second["global_step"] == 2 * first["global_step"] > 0
+    # one run folder, one TensorBoard run: the resumed epochs are appended to the same logs
+    assert [p.name for p in tmp_path.iterdir() if p.is_dir()] == sorted(["checkpoints", "tensorboard"]) or (
+        {"checkpoints", "tensorboard"} <= {p.name for p in tmp_path.iterdir()}
+    )
+    assert len(list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))) >= 1
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("+model.varient=thin", "model.varient: .*SigNet has no argument 'varient'"),
+        ("data.batch_size=many", "data.batch_size: 'many' is a str"),
+        ("loss=signet_f", "set data.include_forgeries=true"),
+        ("optimizer._target_=torch.optim.Nope", "optimizer._target_: cannot import"),
+    ],
+)
+def test_config_mistakes_fail_before_training_naming_the_key(override: str, message: str, tmp_path) -> None:
+    cfg = compose_train(["experiment=smoke", override], tmp_path, tmp_path / "c")
+    with pytest.raises(ConfigError, match=message):
+        check(cfg)
+
+
+def test_cli_reports_config_errors_without_training(tmp_path) -> None:
+    result = run_cli(["sigbench-train", "experiment=smoke", "+model.varient=thin",
+                      f"hydra.run.dir={tmp_path / 'r'}"], cwd=tmp_path, timeout=120)
+    assert result.returncode != 0
+    assert "config error: model.varient" in result.stderr
+    assert not (tmp_path / "r" / "checkpoints").exists()
+    typo = run_cli(["sigbench-train", "sed=1", f"hydra.run.dir={tmp_path / 'r'}"], cwd=tmp_path, timeout=120)
+    assert typo.returncode != 0 and "Key 'sed' not in 'TrainSchema'" in typo.stderr
+
+
+def test_missing_resume_checkpoint_is_named(tmp_path) -> None:
+    cfg = compose_train(["experiment=smoke", "resume=true"], tmp_path, tmp_path / "c")
+    from sigbench.runner.train import resume_checkpoint
+
+    with pytest.raises(ConfigError, match="resume=true: no .*last.ckpt"):
+        resume_checkpoint(cfg)

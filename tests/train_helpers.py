@@ -1,0 +1,35 @@
+"""Compose the real configs in tests, the way ``sigbench-train`` does, with paths pointed at tmp dirs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+from sigbench.runner.conf import conf_dir
+from sigbench.runner.schema import register_schemas
+from tests.helpers import REPO
+
+EXPERIMENTS = sorted(p.stem for p in (REPO / "experiments").glob("*.yaml"))
+
+
+def compose_train(overrides: list[str], out_dir: Path, cache_dir: Path | None = None) -> DictConfig:
+    register_schemas()
+    paths = [f"paths.root_dir={REPO}", f"paths.output_dir={out_dir}"]
+    if cache_dir is not None:
+        paths.append(f"paths.cache_dir={cache_dir}")
+    with initialize_config_dir(config_dir=conf_dir(), version_base="1.3"):
+        return compose("train", overrides=[*overrides, *paths])
+
+
+def run_cli(args: list[str], cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
+    """Run a sigbench console script in a subprocess (as a user would), capturing its output."""
+    exe = Path(sys.executable).parent / args[0]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "160"}
+    return subprocess.run(
+        [str(exe), *args[1:]], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env
+    )
