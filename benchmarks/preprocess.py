@@ -27,8 +27,12 @@ def synthetic_scans(n: int, seed: int = 0) -> list[np.ndarray]:
     scans = []
     for _ in range(n):
         h, w = 600, 1100
-        img = np.clip(230 + 15 * np.linspace(0, 1, w)[None] + rng.normal(0, 3, (h, w)), 0, 255).astype(np.uint8)
-        pts = (np.cumsum(rng.normal(0, 15, (60, 2)), axis=0) + [w / 2, h / 2]).clip(30, [w - 30, h - 30])
+        img = np.clip(230 + 15 * np.linspace(0, 1, w)[None] + rng.normal(0, 3, (h, w)), 0, 255).astype(
+            np.uint8
+        )
+        pts = (np.cumsum(rng.normal(0, 15, (60, 2)), axis=0) + np.array([w / 2, h / 2])).clip(
+            30, [w - 30, h - 30]
+        )
         cv2.polylines(img, [pts.astype(np.int32).reshape(-1, 1, 2)], False, int(rng.integers(20, 90)), 3)
         scans.append(cv2.GaussianBlur(img, (5, 5), 1.0))
     return scans
@@ -64,16 +68,20 @@ def main() -> None:
     args = parser.parse_args()
     cv2.setNumThreads(1)
     scans = load_scans(args.bhsig)
-    print(f"{len(scans)} scans: " + ", ".join(f"{k}: {sum(s[0] == k for s in scans)}" for k in dict.fromkeys(
-        s[0] for s in scans)))
+    print(
+        f"{len(scans)} scans: "
+        + ", ".join(f"{k}: {sum(s[0] == k for s in scans)}" for k in dict.fromkeys(s[0] for s in scans))
+    )
     # the reference has no bilevel support (it loses or crashes on them): compare speed on grey scans
     grey = [s for s in scans if not s[0].startswith("BHSig")]
     ours = time_per_image(lambda im, c: preprocess_signature(im, c), grey, args.repeat)
     ref = time_per_image(lambda im, c: reference_preprocess(im, c), grey, max(1, args.repeat - 1))
-    agree = np.mean([
-        (np.abs(preprocess_signature(im, c).astype(int) - reference_preprocess(im, c)) <= 1).mean()
-        for _, im, c in grey
-    ])
+    agree = np.mean(
+        [
+            (np.abs(preprocess_signature(im, c).astype(int) - reference_preprocess(im, c)) <= 1).mean()
+            for _, im, c in grey
+        ]
+    )
     print(f"grey scans ({len(grey)}):")
     print(f"  sigbench        {1 / ours:8.1f} images/s per core  ({1000 * ours:.1f} ms/image)")
     print(f"  scikit-image    {1 / ref:8.1f} images/s per core  ({1000 * ref:.1f} ms/image)")

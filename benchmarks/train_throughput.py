@@ -30,8 +30,13 @@ def make_data(n: int, users: int, seed: int = 0) -> SignatureDataset:
     rng = np.random.default_rng(seed)
     x = (rng.random((n, 1, 170, 242)) < 0.08).astype(np.uint8) * 200
     y = np.arange(n) % users
-    return SignatureDataset(x=x, y=y, yforg=np.zeros(n, np.int64), user_mapping=[str(u) for u in range(users)],
-                            filenames=[str(i) for i in range(n)])
+    return SignatureDataset(
+        x=x,
+        y=y,
+        yforg=np.zeros(n, np.int64),
+        user_mapping=[str(u) for u in range(users)],
+        filenames=[str(i) for i in range(n)],
+    )
 
 
 class StepTimer(pl.Callback):
@@ -58,18 +63,35 @@ def _sync() -> None:
 
 
 def sigbench_rate(ds, args, gpu: bool) -> float:
-    dm = SignatureDataModule(ds, val_fraction=0.0, batch_size=args.batch_size, device_resident=True,
-                             drop_last=True, seed=0)
+    dm = SignatureDataModule(
+        ds, val_fraction=0.0, batch_size=args.batch_size, device_resident=True, drop_last=True, seed=0
+    )
     dm.setup()
-    task = ClassificationTask(SigNet(args.variant), dm.num_classes,
-                              optimizer=lambda p: torch.optim.SGD(p, lr=1e-3, momentum=0.9, nesterov=True),
-                              loss=SigNetLoss(), channels_last=gpu, log_images=False)
+    task = ClassificationTask(
+        SigNet(args.variant),
+        dm.num_classes,
+        optimizer=lambda p: torch.optim.SGD(p, lr=1e-3, momentum=0.9, nesterov=True),
+        loss=SigNetLoss(),
+        channels_last=gpu,
+        log_images=False,
+    )
     timer = StepTimer(args.warmup)
-    trainer = pl.Trainer(accelerator="gpu" if gpu else "cpu", devices=1, precision="bf16-mixed" if gpu else "32-true",
-                         max_steps=args.warmup + args.steps, logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
-                         limit_val_batches=0, gradient_clip_val=10.0, gradient_clip_algorithm="value",
-                         callbacks=[timer], benchmark=gpu)
+    trainer = pl.Trainer(
+        accelerator="gpu" if gpu else "cpu",
+        devices=1,
+        precision="bf16-mixed" if gpu else "32-true",
+        max_steps=args.warmup + args.steps,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+        gradient_clip_val=10.0,
+        gradient_clip_algorithm="value",
+        callbacks=[timer],
+        benchmark=gpu,
+    )
     trainer.fit(task, datamodule=dm)
     return timer.rate()
 

@@ -14,8 +14,13 @@ from tests.helpers import make_toy_dataset
 
 
 def module(**kwargs) -> SignatureDataModule:
-    args = {"dataset": make_toy_dataset(users=8, genuine=6, forgeries=2), "train_users": [0, 6],
-            "holdout_users": [6, 8], "val_fraction": 1 / 3, "batch_size": 4}
+    args = {
+        "dataset": make_toy_dataset(users=8, genuine=6, forgeries=2),
+        "train_users": [0, 6],
+        "holdout_users": [6, 8],
+        "val_fraction": 1 / 3,
+        "batch_size": 4,
+    }
     args.update(kwargs)
     dm = SignatureDataModule(**args)
     dm.setup("fit")

@@ -7,7 +7,6 @@ import pytest
 
 from sigbench.data import formats
 from sigbench.data.formats import DatasetFormatError, SignatureDataset, load_dataset, save_folder, save_npz
-
 from tests.helpers import make_toy_dataset
 
 
@@ -31,8 +30,14 @@ def test_folder_is_memory_mapped(tmp_path) -> None:
 def test_reads_sigver_files_with_pickled_user_mapping(tmp_path) -> None:
     x = np.zeros((3, 1, 4, 5), np.uint8)
     path = tmp_path / "sigver.npz"
-    np.savez(path, x=x, y=np.array([0, 1, 1]), yforg=np.array([0, 0, 1]),
-             user_mapping={0: 350, 1: 351}, filenames=np.array(["a", "b", "c"]))
+    np.savez(
+        path,
+        x=x,
+        y=np.array([0, 1, 1]),
+        yforg=np.array([0, 0, 1]),
+        user_mapping={0: 350, 1: 351},
+        filenames=np.array(["a", "b", "c"]),
+    )
     ds = load_dataset(path)
     assert ds.user_mapping.tolist() == ["350", "351"]
 
@@ -100,8 +105,16 @@ def test_interrupted_write_keeps_old_file_and_leaves_no_temp(tmp_path, monkeypat
 
 def test_counts() -> None:
     ds = SignatureDataset(
-        x=np.zeros((4, 1, 2, 2), np.uint8), y=[0, 0, 1, 1], yforg=[0, 1, 0, 2],
-        user_mapping=["a", "b"], filenames=list("abcd"),
+        x=np.zeros((4, 1, 2, 2), np.uint8),
+        y=[0, 0, 1, 1],
+        yforg=[0, 1, 0, 2],
+        user_mapping=["a", "b"],
+        filenames=list("abcd"),
     )
-    assert ds.counts() == {"samples": 4, "writers": 2, "genuine": 2, "skilled_forgeries": 1,
-                           "simple_forgeries": 1}
+    assert ds.counts() == {
+        "samples": 4,
+        "writers": 2,
+        "genuine": 2,
+        "skilled_forgeries": 1,
+        "simple_forgeries": 1,
+    }

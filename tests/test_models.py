@@ -43,8 +43,12 @@ def test_unknown_variant_is_named() -> None:
 
 def test_sigver_key_names() -> None:
     keys = set(SigNet().state_dict())
-    assert {"conv_layers.conv1.conv.weight", "conv_layers.conv1.bn.running_mean", "fc_layers.fc1.fc.weight",
-            "fc_layers.fc2.bn.weight"} <= keys
+    assert {
+        "conv_layers.conv1.conv.weight",
+        "conv_layers.conv1.bn.running_mean",
+        "fc_layers.fc1.fc.weight",
+        "fc_layers.fc2.bn.weight",
+    } <= keys
 
 
 def test_weight_file_round_trip(tmp_path) -> None:

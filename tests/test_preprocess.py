@@ -23,7 +23,7 @@ def hand_built_scan(seed: int = 0, shape: tuple[int, int] = (300, 700)) -> np.nd
     h, w = shape
     paper = 225 + 20 * np.linspace(0, 1, w)[None, :] + rng.normal(0, 4, (h, w))
     img = np.clip(paper, 0, 255).astype(np.uint8)
-    pts = np.cumsum(rng.normal(0, 12, (40, 2)), axis=0) + [w * 0.4, h * 0.5]
+    pts = np.cumsum(rng.normal(0, 12, (40, 2)), axis=0) + np.array([w * 0.4, h * 0.5])
     pts = np.clip(pts, 20, [w - 20, h - 20]).astype(np.int32)
     cv2.polylines(img, [pts.reshape(-1, 1, 2)], False, int(rng.integers(20, 90)), thickness=3)
     cv2.ellipse(img, (int(w * 0.6), int(h * 0.45)), (40, 25), 20, 0, 300, 60, 2)
@@ -82,11 +82,15 @@ def test_bilevel_scan_is_normalised_where_reference_fails() -> None:
     bilevel = np.where(gray < 128, 0, 255).astype(np.uint8)
     out = preprocess_signature(bilevel, canvas_size=(400, 900), input_size=None)
     try:  # the reference crashes (no ink under its Otsu threshold) or keeps only stroke crossings
-        lost = (reference_preprocess(bilevel, (400, 900), input_size=None) > 40).mean() < 0.2 * (out > 40).mean()
+        lost = (reference_preprocess(bilevel, (400, 900), input_size=None) > 40).mean() < 0.2 * (
+            out > 40
+        ).mean()
     except ValueError:
         lost = True
     assert lost
-    gray_out = preprocess_signature(np.where(bilevel == 0, 60, 235).astype(np.uint8), (400, 900), input_size=None)
+    gray_out = preprocess_signature(
+        np.where(bilevel == 0, 60, 235).astype(np.uint8), (400, 900), input_size=None
+    )
     # same ink geometry as a grey rendering of the same strokes: bright pixels in the same places
     assert ((out > 40) == (gray_out > 40)).mean() > 0.98
     assert set(np.unique(out[0])) == {0}
@@ -102,7 +106,9 @@ def test_rgba_with_transparent_paper_equals_grayscale(tmp_path) -> None:
     path = tmp_path / "sig.png"
     Image.fromarray(rgba, "RGBA").save(path)
     np.testing.assert_array_equal(load_grayscale(path), composed)
-    np.testing.assert_array_equal(preprocess_file(path, (400, 900)), preprocess_signature(composed, (400, 900)))
+    np.testing.assert_array_equal(
+        preprocess_file(path, (400, 900)), preprocess_signature(composed, (400, 900))
+    )
 
 
 @pytest.mark.parametrize("mode", ["RGB", "P", "1", "L"])

@@ -30,8 +30,13 @@ def experiment_overrides(name: str, toy_npz: Path, tmp_path: Path) -> list[str]:
     """Real-data experiments get the toy npz as their dataset; synthetic ones a tiny population."""
     plain = compose_train([f"experiment={name}"], tmp_path)
     if OmegaConf.is_missing(plain.data, "dataset"):
-        return [f"data.dataset={toy_npz}", "data.train_users=[0,6]", "data.holdout_users=[6,8]",
-                "data.num_workers=0", "task.holdout_references=2"]
+        return [
+            f"data.dataset={toy_npz}",
+            "data.train_users=[0,6]",
+            "data.holdout_users=[6,8]",
+            "data.num_workers=0",
+            "task.holdout_references=2",
+        ]
     return TINY_SYNTHETIC
 
 
@@ -72,9 +77,18 @@ def test_smoke_training_reports_verification_and_writes_checkpoints(tmp_path) ->
 
 
 def test_resume_continues_the_same_run(toy_npz, tmp_path) -> None:
-    common = [f"data={'npz'}", f"data.dataset={toy_npz}", "data.train_users=[0,6]", "data.holdout_users=[6,8]",
-              "data.num_workers=0", "model=signet_thin", "task.holdout_references=2", "task.log_images=false",
-              "trainer.enable_model_summary=false", "~callbacks.progress_bar"]
+    common = [
+        f"data={'npz'}",
+        f"data.dataset={toy_npz}",
+        "data.train_users=[0,6]",
+        "data.holdout_users=[6,8]",
+        "data.num_workers=0",
+        "model=signet_thin",
+        "task.holdout_references=2",
+        "task.log_images=false",
+        "trainer.enable_model_summary=false",
+        "~callbacks.progress_bar",
+    ]
     train(compose_train([*common, "trainer.max_epochs=1"], tmp_path))
     ckpt = tmp_path / "checkpoints" / "last.ckpt"
     first = torch.load(ckpt, weights_only=False)
@@ -106,8 +120,11 @@ def test_config_mistakes_fail_before_training_naming_the_key(override: str, mess
 
 
 def test_cli_reports_config_errors_without_training(tmp_path) -> None:
-    result = run_cli(["sigbench-train", "experiment=smoke", "+model.varient=thin",
-                      f"hydra.run.dir={tmp_path / 'r'}"], cwd=tmp_path, timeout=120)
+    result = run_cli(
+        ["sigbench-train", "experiment=smoke", "+model.varient=thin", f"hydra.run.dir={tmp_path / 'r'}"],
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert result.returncode != 0
     assert "config error: model.varient" in result.stderr
     assert not (tmp_path / "r" / "checkpoints").exists()

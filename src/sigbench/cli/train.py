@@ -1,4 +1,4 @@
-"""``sigbench-train``: train a feature extractor from composed configs (``experiment=NAME``, overrides, -m)."""
+"""``sigbench-train``: train a feature extractor from composed configs (``experiment=NAME``, -m sweeps)."""
 
 from __future__ import annotations
 

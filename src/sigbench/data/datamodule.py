@@ -7,7 +7,7 @@ and *held-out writers* whose genuine signatures and forgeries give the verificat
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +38,9 @@ class SignatureDataModule(pl.LightningDataModule):
         augmentation: a callable ``f(image=HxW uint8) -> {"image": ...}`` such as an albumentations Compose.
         device_resident: keep the uint8 training set on the accelerator and crop there (no DataLoader).
         seed: for the sample split (the writer split is deterministic).
+        sampler: a factory ``f(labels=, yforg=) -> iterable of index arrays`` into the training subset, such
+            as :class:`sigbench.data.samplers.PKSampler` as a Hydra ``_partial_``; it replaces shuffled
+            batches of ``batch_size`` in both paths (metric losses need several samples per writer).
     """
 
     def __init__(
@@ -57,6 +60,7 @@ class SignatureDataModule(pl.LightningDataModule):
         device_resident: bool = False,
         drop_last: bool = False,
         seed: int = 0,
+        sampler: Callable[..., Iterable[np.ndarray]] | None = None,
     ) -> None:
         super().__init__()
         if split not in ("samples", "users"):
@@ -64,7 +68,9 @@ class SignatureDataModule(pl.LightningDataModule):
         if not 0.0 <= val_fraction < 1.0:
             raise ValueError(f"data.val_fraction must be in [0, 1), got {val_fraction}")
         if device_resident and augmentation is not None:
-            raise ValueError("data.augmentation runs on the CPU; it cannot be combined with data.device_resident")
+            raise ValueError(
+                "data.augmentation runs on the CPU; it cannot be combined with data.device_resident"
+            )
         self.source = dataset
         self.train_users_arg = train_users
         self.holdout_users_arg = holdout_users
@@ -80,6 +86,7 @@ class SignatureDataModule(pl.LightningDataModule):
         self.device_resident = device_resident
         self.drop_last = drop_last
         self.seed = seed
+        self.sampler = sampler
         self.dataset: SignatureDataset | None = None
         self.class_users: np.ndarray = np.empty(0, dtype=np.int64)
 
@@ -106,7 +113,9 @@ class SignatureDataModule(pl.LightningDataModule):
             else np.empty(0, dtype=np.int64)
         )
         if self.holdout_users_arg is not None and holdout.size == 0:
-            raise ValueError(f"data.holdout_users={list(self.holdout_users_arg)} selects no writer of {ds.origin}")
+            raise ValueError(
+                f"data.holdout_users={list(self.holdout_users_arg)} selects no writer of {ds.origin}"
+            )
         if self.train_users_arg is None:
             train = np.setdiff1d(all_users, holdout)
         else:
@@ -169,7 +178,9 @@ class SignatureDataModule(pl.LightningDataModule):
         )
 
     def _loader(self, index: np.ndarray, train: bool) -> DataLoader:
-        dataset = self._torch_dataset(index, "random" if train else "center", self.augmentation if train else None)
+        dataset = self._torch_dataset(
+            index, "random" if train else "center", self.augmentation if train else None
+        )
         return DataLoader(
             dataset,
             batch_size=self.batch_size if train else self.eval_batch_size,
@@ -184,7 +195,15 @@ class SignatureDataModule(pl.LightningDataModule):
         trainer = getattr(self, "trainer", None)
         return trainer.strategy.root_device if trainer is not None else torch.device("cpu")
 
+    def _train_batches(self) -> Iterable[np.ndarray] | None:
+        """The configured batch sampler over the training subset (``None``: shuffled batches)."""
+        if self.sampler is None:
+            return None
+        idx = self.train_index
+        return self.sampler(labels=self.labels[idx], yforg=self.load().yforg[idx])
+
     def train_dataloader(self) -> DataLoader | ResidentBatchLoader:
+        batches = self._train_batches()
         if self.device_resident:
             ds = self.load()
             idx = self.train_index
@@ -200,6 +219,16 @@ class SignatureDataModule(pl.LightningDataModule):
                 shuffle=True,
                 drop_last=self.drop_last,
                 seed=self.seed,
+                sampler=batches,
+            )
+        if batches is not None:
+            dataset = self._torch_dataset(self.train_index, "random", self.augmentation)
+            return DataLoader(
+                dataset,
+                batch_sampler=batches,
+                num_workers=self.num_workers,
+                pin_memory=self.pin_memory,
+                persistent_workers=self.num_workers > 0,
             )
         return self._loader(self.train_index, train=True)
 

@@ -146,7 +146,9 @@ def validate(ds: SignatureDataset) -> None:
     for key in ("y", "yforg", "filenames"):
         value = getattr(ds, key)
         if value.shape != (n,):
-            raise DatasetFormatError(f"{where}: key '{key}' must have shape ({n},) like 'x', got {value.shape}")
+            raise DatasetFormatError(
+                f"{where}: key '{key}' must have shape ({n},) like 'x', got {value.shape}"
+            )
     for key in ("y", "yforg"):
         value = getattr(ds, key)
         if not np.issubdtype(value.dtype, np.integer):
@@ -190,7 +192,9 @@ def load_dataset(path: str | Path, mmap: bool = True) -> SignatureDataset:
 def _load_folder(path: Path, mmap: bool) -> SignatureDataset:
     missing = [k for k in REQUIRED_KEYS if not (path / f"{k}.npy").exists()]
     if missing:
-        raise DatasetFormatError(f"{path}: missing file(s) {[m + '.npy' for m in missing]} of a dataset folder")
+        raise DatasetFormatError(
+            f"{path}: missing file(s) {[m + '.npy' for m in missing]} of a dataset folder"
+        )
     arrays = {
         k: np.load(path / f"{k}.npy", mmap_mode="r" if (mmap and k == "x") else None, allow_pickle=False)
         for k in REQUIRED_KEYS
@@ -213,6 +217,13 @@ def _arrays(ds: SignatureDataset) -> dict[str, np.ndarray]:
     return out
 
 
+def _default_mode(directory: bool = False) -> int:
+    """The permissions a plain ``open`` / ``mkdir`` would give (temp files are created private)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return (0o777 if directory else 0o666) & ~umask
+
+
 def save_npz(ds: SignatureDataset, path: str | Path, compress: bool = False) -> Path:
     """Write ``ds`` as a sigver npz; the file appears only once it is complete."""
     path = Path(path)
@@ -221,6 +232,7 @@ def save_npz(ds: SignatureDataset, path: str | Path, compress: bool = False) -> 
     try:
         with os.fdopen(fd, "wb") as fh:
             (np.savez_compressed if compress else np.savez)(fh, **_arrays(ds))
+        os.chmod(tmp, _default_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -237,6 +249,7 @@ def save_folder(ds: SignatureDataset, path: str | Path) -> Path:
         for key, value in _arrays(ds).items():
             np.save(tmp / f"{key}.npy", value, allow_pickle=False)
         (tmp / FOLDER_MARKER).write_text(json.dumps({"format": "sigbench-folder", **ds.counts()}, indent=1))
+        os.chmod(tmp, _default_mode(directory=True))
         if path.exists():
             shutil.rmtree(path)
         os.replace(tmp, path)

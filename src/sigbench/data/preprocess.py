@@ -4,13 +4,13 @@ The algorithm is the reference one (notes section 1): Otsu threshold on the raw 
 to find the ink, crop to the ink's bounding box, paste centred on its centre of mass onto a per-dataset
 canvas, drop background above the threshold, invert, resize to *cover* ``img_size`` and centre-crop.
 
-It is written with OpenCV/NumPy/SciPy-sparse so that it runs several times faster than the scikit-image original
-while matching it within one grey level: the ink blur reproduces SciPy's two truncating passes, and the
-anti-aliased resize is scikit-image's Gaussian prefilter + half-pixel bilinear zoom folded into one sparse
-banded operator per axis, so only the input pixels an output pixel reads are touched.  Beyond the reference it accepts bilevel scans (whose Otsu threshold sits at the
-dark level, so the blurred ink never falls below it: there the threshold moves to the midpoint of the two
-Otsu classes), colour / alpha / palette input, and fails on blank
-images with an error that names the file.
+It is written with OpenCV / NumPy / SciPy-sparse so that it runs several times faster than the
+scikit-image original while matching it within one grey level: the ink blur reproduces SciPy's two
+truncating passes, and the anti-aliased resize is scikit-image's Gaussian prefilter + half-pixel bilinear
+zoom folded into one sparse banded operator per axis, so only the input pixels an output pixel reads are
+touched.  Beyond the reference it accepts bilevel scans (whose Otsu threshold sits at the dark level, so
+the blurred ink never falls below it: there the threshold moves to the midpoint of the two Otsu classes),
+colour / alpha / palette input, and fails on blank images with an error that names the file.
 """
 
 from __future__ import annotations
@@ -111,7 +111,9 @@ def _class_midpoint(hist: np.ndarray, threshold: int) -> int:
     """Halfway between the mean grey of the dark class (``<= threshold``) and the light class."""
     levels = np.arange(256, dtype=np.float64)
     dark, light = hist[: threshold + 1], hist[threshold + 1 :]
-    return int((dark @ levels[: threshold + 1] / dark.sum() + light @ levels[threshold + 1 :] / light.sum()) / 2)
+    return int(
+        (dark @ levels[: threshold + 1] / dark.sum() + light @ levels[threshold + 1 :] / light.sum()) / 2
+    )
 
 
 _INK_RADIUS = int(_SCIPY_TRUNCATE * INK_BLUR_SIGMA + 0.5)
@@ -189,7 +191,7 @@ def center_on_canvas(gray: np.ndarray, canvas_size: tuple[int, int], name: str |
 
 
 def _place(cropped: np.ndarray, center: int, size: int, axis: int) -> tuple[int, np.ndarray]:
-    """Start offset along one axis so ``center`` lands mid-canvas, shifted back inside; centre-crop if too big."""
+    """Start offset on one axis putting ``center`` mid-canvas, shifted back inside; centre-crop if too big."""
     length = cropped.shape[axis]
     if length > size:
         first = (length - size) // 2
@@ -218,7 +220,10 @@ def _axis_operator(n_in: int, n_out: int) -> sparse.csr_matrix:
         taps /= taps.sum()
         offsets = [k for k in range(-radius, radius + 1) if abs(k) < n_in]
         blur = sparse.diags(
-            [np.full(n_in - abs(k), taps[k + radius]) for k in offsets], offsets, shape=(n_in, n_in), format="csr"
+            [np.full(n_in - abs(k), taps[k + radius]) for k in offsets],
+            offsets,
+            shape=(n_in, n_in),
+            format="csr",
         )
     else:
         blur = sparse.identity(n_in, format="csr")

@@ -36,7 +36,11 @@ def batch_crop(x: torch.Tensor, size: tuple[int, int], offsets: torch.Tensor | N
 
 
 def random_offsets(
-    n: int, image_size: tuple[int, int], crop: tuple[int, int], generator: torch.Generator, device: torch.device
+    n: int,
+    image_size: tuple[int, int],
+    crop: tuple[int, int],
+    generator: torch.Generator,
+    device: torch.device,
 ) -> torch.Tensor:
     oy = torch.randint(0, image_size[0] - crop[0] + 1, (n,), generator=generator, device=device)
     ox = torch.randint(0, image_size[1] - crop[1] + 1, (n,), generator=generator, device=device)

@@ -23,6 +23,13 @@ SUPPLIED = {
 def check(cfg: DictConfig) -> None:
     """Every start-up check that needs no data: target signatures and types, cross-group constraints."""
     validate_config(cfg, SUPPLIED)
+    if cfg.get("evaluation"):
+        from sigbench.runner.evaluate import check_protocol
+
+        for name, protocol in OmegaConf.to_container(cfg.evaluation, resolve=True).items():
+            if not isinstance(protocol, dict) or "name" not in protocol:
+                raise ConfigError(f"evaluation.{name}: expected a protocol config (see conf/protocol/)")
+            check_protocol(protocol)
     loss_cfg = cfg.get("loss")
     if loss_cfg is not None and "_target_" in loss_cfg:
         loss_cls = instantiate({"_target_": "hydra.utils.get_class", "path": loss_cfg._target_})
@@ -45,7 +52,12 @@ def build_task(cfg: DictConfig, num_classes: int) -> pl.LightningModule:
     optimizer = instantiate(cfg.optimizer)
     scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") is not None else None
     return instantiate(
-        cfg.task, backbone=backbone, num_classes=num_classes, optimizer=optimizer, scheduler=scheduler, loss=loss
+        cfg.task,
+        backbone=backbone,
+        num_classes=num_classes,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        loss=loss,
     )
 
 
@@ -57,7 +69,9 @@ def build_loggers(cfg: DictConfig) -> list[Any]:
     return [instantiate(node) for node in (cfg.get("logger") or {}).values() if node is not None]
 
 
-def load_task(ckpt_path: str | Path, map_location: str | torch.device = "cpu") -> tuple[pl.LightningModule, dict]:
+def load_task(
+    ckpt_path: str | Path, map_location: str | torch.device = "cpu"
+) -> tuple[pl.LightningModule, dict]:
     """Rebuild a trained task from its checkpoint alone (the config it carries), weights loaded, eval mode."""
     config = read_checkpoint_config(ckpt_path)
     cfg = OmegaConf.create(config)

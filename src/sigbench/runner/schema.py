@@ -32,9 +32,27 @@ class TrainSchema:
     callbacks: Any = field(default_factory=dict)
     debug: Any = None
     experiment: Any = None
-    protocol: Any = None     # post-training evaluation (verification protocols), optional
+    evaluation: Any = None  # verification protocols run on the best checkpoint after training
     extras: Any = field(default_factory=dict)
 
 
+@dataclass
+class EvalSchema:
+    name: str = "eval"
+    ckpt: str | None = None  # a sigbench checkpoint (model and default data from its config)
+    weights: str | None = None  # or a sigver weight file (SigNet); needs data
+    weights_variant: str = "signet"
+    features: str | None = None  # or precomputed features (npz: features, y, yforg)
+    cache_features: bool = True
+    batch_size: int = 256
+    device: str = "auto"
+    seed: int = 1234
+    paths: Any = None
+    data: Any = None
+    protocol: Any = None
+
+
 def register_schemas() -> None:
-    ConfigStore.instance().store(name="train_schema", node=TrainSchema)
+    store = ConfigStore.instance()
+    store.store(name="train_schema", node=TrainSchema)
+    store.store(name="eval_schema", node=EvalSchema)

@@ -61,16 +61,40 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if cfg.get("train", True):
         trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k in REPORTED}
+    tensorboard = next((lg for lg in loggers if isinstance(lg, TensorBoardLogger)), None)
+    best = getattr(trainer.checkpoint_callback, "best_model_path", "") if trainer.checkpoint_callback else ""
+    if cfg.get("evaluation") and trainer.is_global_zero:
+        metrics.update(_evaluate(cfg, best or _last_checkpoint(cfg), tensorboard))
     _log_hparams(loggers, cfg, metrics)
     notes = {"run folder": str(cfg.paths.output_dir)}
-    for logger in loggers:
-        if isinstance(logger, TensorBoardLogger):
-            notes["tensorboard"] = f"tensorboard --logdir {logger.log_dir}"
-    best = getattr(trainer.checkpoint_callback, "best_model_path", "") if trainer.checkpoint_callback else ""
+    if tensorboard is not None:
+        notes["tensorboard"] = f"tensorboard --logdir {tensorboard.log_dir}"
     if best:
         notes["best checkpoint"] = best
     print_summary(f"sigbench: {cfg.get('name', 'train')}", metrics, notes)
     return metrics
+
+
+def _last_checkpoint(cfg: DictConfig) -> str:
+    path = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    if not path.exists():
+        raise ConfigError("evaluation needs a checkpoint: keep callbacks.model_checkpoint enabled")
+    return str(path)
+
+
+def _evaluate(cfg: DictConfig, ckpt: str, tensorboard: TensorBoardLogger | None) -> dict[str, float]:
+    """The configured verification protocols on held-out writers, from the best checkpoint."""
+    from sigbench.runner.evaluate import evaluate_checkpoint, table_metrics
+
+    protocols = OmegaConf.to_container(cfg.evaluation, resolve=True)
+    summaries = evaluate_checkpoint(
+        ckpt,
+        protocols,
+        out_dir=Path(cfg.paths.output_dir) / "verification",
+        cache_dir=cfg.paths.cache_dir,
+        tensorboard_dir=tensorboard.log_dir if tensorboard is not None else None,
+    )
+    return {f"{name}/{k}": v for name, s in summaries.items() for k, v in table_metrics(s).items()}
 
 
 def _log_hparams(loggers: list, cfg: DictConfig, metrics: dict[str, float]) -> None:

@@ -28,7 +28,7 @@ def iter_target_nodes(node: Any, path: str = "") -> Iterator[tuple[str, DictConf
     if isinstance(node, DictConfig):
         if "_target_" in node:
             yield path, node
-        for key in node.keys():
+        for key in node:
             value = node._get_node(key)
             if isinstance(value, (DictConfig, ListConfig)):
                 yield from iter_target_nodes(value, f"{path}.{key}" if path else str(key))
@@ -92,7 +92,7 @@ def check_target_node(path: str, node: DictConfig, supplied: set[str] | frozense
     params = sig.parameters
     accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     hints = _hints(target)
-    given = [k for k in node.keys() if k not in HYDRA_KEYS]
+    given = [k for k in node if k not in HYDRA_KEYS]
     named = [n for n, p in params.items() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and n != "self"]
     for key in given:
         if key not in params and not accepts_any:

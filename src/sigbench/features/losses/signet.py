@@ -68,10 +68,7 @@ class SigNetFLoss:
     ) -> LossOutput:
         if forgery_logit is None:
             raise ValueError("SigNet-F needs a forgery head: the task must be built with this loss")
-        if self.variant == "L1":
-            ce = F.cross_entropy(logits, y)
-        else:
-            ce = genuine_cross_entropy(logits, y, yforg)
+        ce = F.cross_entropy(logits, y) if self.variant == "L1" else genuine_cross_entropy(logits, y, yforg)
         is_forgery = (yforg > 0).to(forgery_logit.dtype)
         bce = F.binary_cross_entropy_with_logits(forgery_logit.reshape(-1), is_forgery)
         total = (1.0 - self.lamb) * ce + self.lamb * bce

@@ -36,7 +36,9 @@ class EmbeddingModel(nn.Module):
     often on the unit sphere; SigNet classification uses the backbone alone.
     """
 
-    def __init__(self, backbone: nn.Module, embedding_dim: int | None = None, normalize: bool = False) -> None:
+    def __init__(
+        self, backbone: nn.Module, embedding_dim: int | None = None, normalize: bool = False
+    ) -> None:
         super().__init__()
         self.backbone = backbone
         in_dim = int(backbone.feature_dim)

@@ -13,6 +13,7 @@ from pytorch_lightning.loggers import TensorBoardLogger
 from torch import nn
 
 from sigbench.data.transforms import to_model_input
+from sigbench.features.tasks.distributed import gather_in_order
 from sigbench.verification.holdout import holdout_verification
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
@@ -84,23 +85,46 @@ class FeatureTask(pl.LightningModule):
     def on_validation_epoch_start(self) -> None:
         self._holdout.clear()
 
-    def on_validation_epoch_end(self) -> None:
-        if not self._holdout or self.trainer.sanity_checking:
-            self._holdout.clear()
-            return
-        feats = torch.cat([h[0] for h in self._holdout]).numpy()
-        users = torch.cat([h[1] for h in self._holdout]).numpy()
-        yforg = torch.cat([h[2] for h in self._holdout]).numpy()
-        self._holdout.clear()
-        metrics = holdout_verification(feats, users, yforg, num_references=self.holdout_references)
+    def take_collected(self, chunks: list[tuple[torch.Tensor, ...]], kind: str) -> list[torch.Tensor] | None:
+        """Concatenate what ``validation_step`` collected from the loader of ``kind`` and empty the list.
+
+        Under DDP every rank gets the whole set, in dataset order (:mod:`.distributed`), so every rank
+        computes the same metrics; ``None`` when nothing was collected or during the sanity check.
+        """
+        if not chunks or self.trainer.sanity_checking:
+            chunks.clear()
+            return None
+        columns = [torch.cat([c[i] for c in chunks]) for i in range(len(chunks[0]))]
+        chunks.clear()
+        return gather_in_order(self, columns, self._loader_size(kind))
+
+    def _loader_size(self, kind: str) -> int | None:
+        """Samples in the validation loader of ``kind`` (``None`` when unknown; only used under DDP)."""
+        kinds = getattr(self.trainer.datamodule, "val_loader_kinds", None) or []
+        loaders = self.trainer.val_dataloaders
+        loaders = loaders if isinstance(loaders, (list, tuple)) else [loaders]
+        if kind not in kinds or len(loaders) <= kinds.index(kind):
+            return None
+        return len(loaders[kinds.index(kind)].dataset)
+
+    def log_holdout(self, feats: torch.Tensor, users: torch.Tensor, yforg: torch.Tensor) -> None:
+        """The held-out verification EER / AUC of one validation epoch."""
+        metrics = holdout_verification(
+            feats.numpy(), users.numpy(), yforg.numpy(), num_references=self.holdout_references
+        )
         self.log_dict(
             {
                 "val/eer": float(metrics["EER"]),
                 "val/eer_user": float(metrics["EER_userthresholds"]),
                 "val/auc": float(metrics["mean_AUC"]),
             },
-            sync_dist=False,
+            sync_dist=False,  # identical on every rank (take_collected gathers the whole set)
         )
+
+    def on_validation_epoch_end(self) -> None:
+        holdout = self.take_collected(self._holdout, "verification")
+        if holdout is not None:
+            self.log_holdout(*holdout)
 
     def holdout_scores(self, feats: np.ndarray, users: np.ndarray, yforg: np.ndarray) -> dict:
         return holdout_verification(feats, users, yforg, num_references=self.holdout_references)

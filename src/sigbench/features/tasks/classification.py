@@ -38,11 +38,17 @@ class ClassificationTask(FeatureTask):
         self.loss_fn = loss if loss is not None else SigNetLoss()
         feature_dim = int(backbone.feature_dim)
         self.classification_head = nn.Linear(feature_dim, num_classes)
-        self.forgery_head = nn.Linear(feature_dim, 1) if getattr(self.loss_fn, "requires_forgeries", False) else None
+        self.forgery_head = (
+            nn.Linear(feature_dim, 1) if getattr(self.loss_fn, "requires_forgeries", False) else None
+        )
         self.train_acc = torchmetrics.Accuracy(task="multiclass", num_classes=num_classes)
         self.val_acc = torchmetrics.Accuracy(task="multiclass", num_classes=num_classes)
         self.save_hyperparameters(
-            {"num_classes": num_classes, "holdout_references": holdout_references, "channels_last": channels_last}
+            {
+                "num_classes": num_classes,
+                "holdout_references": holdout_references,
+                "channels_last": channels_last,
+            }
         )
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:

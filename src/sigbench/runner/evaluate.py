@@ -1,0 +1,254 @@
+"""Verification of a trained extractor: features (extracted once, cached), protocols, results files.
+
+The extractor comes from a sigbench checkpoint (rebuilt from the config it carries), a sigver weight file,
+or is skipped when features are given; the data defaults to the checkpoint's own held-out writers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from sigbench.data.formats import SignatureDataset, user_range
+from sigbench.features.extract import extract_features
+from sigbench.runner.summary import print_summary
+from sigbench.runner.validation import ConfigError
+from sigbench.verification.plots import add_curves_to_tensorboard, save_curves
+from sigbench.verification.protocol import (
+    format_table,
+    protocol_options,
+    run_protocol,
+    summarize,
+    write_results,
+)
+
+REPORTED = ("EER", "EER_userthresholds", "mean_AUC", "FRR", "FAR_random", "FAR_skilled")
+
+
+@dataclass
+class FeatureSet:
+    """Features with the labels the protocols need."""
+
+    features: np.ndarray
+    y: np.ndarray
+    yforg: np.ndarray
+    origin: str
+
+
+def load_feature_file(path: str | Path) -> FeatureSet:
+    """Precomputed features: an npz with ``features`` (N x D), ``y`` and ``yforg`` (N)."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"features: {path} does not exist")
+    with np.load(path, allow_pickle=False) as data:
+        missing = [k for k in ("features", "y", "yforg") if k not in data.files]
+        if missing:
+            raise ConfigError(f"features: {path} lacks key(s) {missing} (needs features, y, yforg)")
+        return FeatureSet(
+            data["features"], data["y"].astype(np.int64), data["yforg"].astype(np.int64), str(path)
+        )
+
+
+def save_feature_file(path: str | Path, fs: FeatureSet) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        np.savez(fh, features=fs.features, y=fs.y, yforg=fs.yforg)
+    os.replace(tmp, path)
+    return path
+
+
+def _file_identity(path: str | Path) -> dict[str, Any]:
+    stat = Path(path).stat()
+    return {"path": str(Path(path).resolve()), "size": stat.st_size, "mtime": stat.st_mtime_ns}
+
+
+def cached_features(
+    model_loader: Any,
+    model_identity: dict[str, Any],
+    dataset: SignatureDataset,
+    data_identity: Any,
+    cache_dir: str | Path | None,
+    batch_size: int = 256,
+    device: str = "auto",
+) -> FeatureSet:
+    """Extract features once per (model file, data) and keep them under ``cache_dir/features``."""
+    key = hashlib.sha256(
+        json.dumps(
+            {"model": model_identity, "data": data_identity, "n": len(dataset)}, sort_keys=True, default=str
+        ).encode()
+    ).hexdigest()[:20]
+    path = Path(cache_dir) / "features" / f"{key}.npz" if cache_dir else None
+    if path is not None and path.exists():
+        return load_feature_file(path)
+    feats = extract_features(model_loader(), dataset.x, batch_size=batch_size, device=device)
+    fs = FeatureSet(feats, dataset.y.astype(np.int64), dataset.yforg.astype(np.int64), dataset.origin)
+    if path is not None:
+        save_feature_file(path, fs)
+    return fs
+
+
+def resolve_users(value: Any, fallback: Any, what: str) -> np.ndarray:
+    users = value if value is not None else fallback
+    if users is None:
+        raise ConfigError(f"{what} is required (no default from the checkpoint's data config)")
+    ids = user_range(list(users))
+    if ids.size == 0:
+        raise ConfigError(f"{what}={list(users)} selects no users")
+    return ids
+
+
+def check_protocol(protocol: dict[str, Any]) -> None:
+    """Fail at start-up on an unknown protocol name or option."""
+    name = protocol.get("name")
+    try:
+        valid = protocol_options(str(name))
+    except ValueError as err:
+        raise ConfigError(f"protocol.name: {err}") from None
+    unknown = sorted(set(protocol.get("options") or {}) - set(valid))
+    if unknown:
+        raise ConfigError(
+            f"protocol.options: unknown {unknown} for {name}; valid: {', '.join(sorted(valid))}"
+        )
+
+
+def run_verification(
+    fs: FeatureSet,
+    protocol: dict[str, Any],
+    exp_users: np.ndarray,
+    dev_users: np.ndarray | None,
+    out_dir: str | Path,
+    tensorboard_dir: str | Path | None = None,
+) -> dict:
+    """One protocol on one feature set: results.json + results.pkl + ROC/DET plots + printed table."""
+    check_protocol(protocol)
+    name = str(protocol["name"])
+    folds = run_protocol(
+        fs.features,
+        fs.y,
+        fs.yforg,
+        name,
+        exp_users,
+        dev_users,
+        folds=int(protocol.get("folds", 10)),
+        seed=int(protocol.get("seed", 1234)),
+        n_jobs=int(protocol.get("n_jobs", 1)),
+        **dict(protocol.get("options") or {}),
+    )
+    summary = summarize(folds)
+    out_dir = Path(out_dir)
+    paths = write_results(out_dir, folds, summary)
+    preds = folds[0]["predictions"]
+    save_curves(out_dir, preds["genuinePreds"], preds["skilledPreds"], preds["randomPreds"], prefix="fold0_")
+    if tensorboard_dir is not None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        with SummaryWriter(str(tensorboard_dir)) as writer:
+            add_curves_to_tensorboard(
+                writer,
+                preds["genuinePreds"],
+                preds["skilledPreds"],
+                preds["randomPreds"],
+                tag=f"verification/{name}",
+            )
+            for key in REPORTED:
+                writer.add_scalar(f"verification/{name}/{key}", summary["metrics"][key]["mean"])
+    print(
+        f"\n{name.upper()} protocol on {fs.origin}: {len(exp_users)} exploitation users, "
+        f"{0 if dev_users is None else len(dev_users)} development users"
+    )
+    print(format_table(summary), flush=True)
+    print(f"results: {paths['json']}")
+    return summary
+
+
+def dataset_from_data_config(data_cfg: dict[str, Any]) -> tuple[SignatureDataset, Any]:
+    """The signature set a data config points at (without splitting it), and an identity for caching."""
+    dm = instantiate(OmegaConf.create(data_cfg))
+    source = data_cfg.get("dataset")
+    if isinstance(source, str):
+        identity: Any = _file_identity(source)
+    else:
+        identity = (
+            OmegaConf.to_container(OmegaConf.create(source), resolve=True) if source is not None else None
+        )
+    return dm.load(), identity
+
+
+def table_metrics(summary: dict) -> dict[str, float]:
+    return {key: summary["metrics"][key]["mean"] for key in REPORTED}
+
+
+def print_protocol_summaries(summaries: dict[str, dict]) -> None:
+    rows = {
+        f"{name}/{key}": value for name, s in summaries.items() for key, value in table_metrics(s).items()
+    }
+    print_summary("verification on held-out writers (mean over folds)", rows)
+
+
+def evaluate_checkpoint(
+    ckpt: str | Path | None,
+    protocols: dict[str, dict[str, Any]],
+    out_dir: str | Path,
+    data_cfg: dict[str, Any] | None = None,
+    weights: str | Path | None = None,
+    weights_variant: str = "signet",
+    features: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    batch_size: int = 256,
+    device: str = "auto",
+    tensorboard_dir: str | Path | None = None,
+) -> dict[str, dict]:
+    """Run each protocol in ``protocols`` (name -> protocol config) and return their summaries.
+
+    Exploitation / development users default to the checkpoint's held-out / training writers when the
+    data is the checkpoint's own.
+    """
+    from sigbench.features.weights import signet_from_sigver
+    from sigbench.runner.build import load_task
+    from sigbench.runner.checkpoints import read_checkpoint_config
+
+    for protocol in protocols.values():
+        check_protocol(protocol)
+    default_exp = default_dev = None
+    if features is not None:
+        fs = load_feature_file(features)
+    else:
+        if ckpt is not None:
+            ckpt_cfg = read_checkpoint_config(ckpt)
+            if data_cfg is None:
+                data_cfg = ckpt_cfg["data"]
+                default_exp, default_dev = data_cfg.get("holdout_users"), data_cfg.get("train_users")
+            identity = {"ckpt": _file_identity(ckpt)}
+
+            def loader() -> Any:
+                return load_task(ckpt)[0].backbone
+        elif weights is not None:
+            identity = {"weights": _file_identity(weights), "variant": weights_variant}
+
+            def loader() -> Any:
+                return signet_from_sigver(weights, weights_variant)
+        else:
+            raise ConfigError("one of ckpt, weights or features is required")
+        if data_cfg is None:
+            raise ConfigError("data is required with weights= (e.g. data=npz data.dataset=PATH)")
+        dataset, data_identity = dataset_from_data_config(data_cfg)
+        fs = cached_features(loader, identity, dataset, data_identity, cache_dir, batch_size, device)
+    summaries = {}
+    for name, protocol in protocols.items():
+        exp = resolve_users(protocol.get("exp_users"), default_exp, f"protocol {name}: exp_users")
+        dev_value = protocol.get("dev_users")
+        dev = None
+        if dev_value is not None or default_dev is not None:
+            dev = resolve_users(dev_value, default_dev, f"protocol {name}: dev_users")
+        summaries[name] = run_verification(fs, protocol, exp, dev, Path(out_dir) / name, tensorboard_dir)
+    return summaries
