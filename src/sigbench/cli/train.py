@@ -1,6 +1,9 @@
-"""``sigbench-train``: train a feature extractor from composed configs (``experiment=NAME``, -m sweeps)."""
+"""``sigbench-train``: train features from composed configs (``experiment=NAME``, overrides, -m)."""
 
 from __future__ import annotations
+
+import logging
+import math
 
 import hydra
 from omegaconf import DictConfig
@@ -9,17 +12,45 @@ from sigbench.runner.conf import conf_dir
 from sigbench.runner.schema import register_schemas
 
 register_schemas()
+log = logging.getLogger(__name__)
 
 
 @hydra.main(version_base="1.3", config_path=conf_dir(), config_name="train")
 def main(cfg: DictConfig) -> float | None:
+    """Train; returns the held-out EER (the sweep / Optuna objective).
+
+    In a sweep a failing job does not stop the others: its error is recorded in its folder
+    (``error.txt``, ``job_result.json``) and it returns NaN, which Optuna counts as a failed trial.
+    """
+    from pytorch_lightning.utilities import rank_zero_only
+
+    from sigbench.runner.relaunch import own_ddp_world, pin_children_to_job
+    from sigbench.runner.sweep import current_job, in_multirun, write_job_result
     from sigbench.runner.train import train
     from sigbench.runner.validation import ConfigError
 
+    sweep = in_multirun()
+    if sweep:
+        pin_children_to_job()
     try:
-        metrics = train(cfg)
-    except ConfigError as err:
-        raise SystemExit(f"sigbench-train: config error: {err}") from None
+        if sweep:
+            with own_ddp_world():
+                metrics = train(cfg)
+        else:
+            metrics = train(cfg)
+    except Exception as err:
+        if not sweep:
+            if isinstance(err, ConfigError):
+                raise SystemExit(f"sigbench-train: config error: {err}") from None
+            raise
+        log.exception("job failed; the sweep goes on")
+        if rank_zero_only.rank == 0:  # SLURM starts every DDP rank as a job task: one record per job
+            write_job_result(*current_job(), status="failed", error=err)
+        return math.nan
+    if sweep:
+        if rank_zero_only.rank == 0:
+            write_job_result(*current_job(), status="completed", metrics=metrics)
+        return metrics.get("val/eer", math.nan)
     return metrics.get("val/eer")
 
 

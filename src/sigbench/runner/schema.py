@@ -52,7 +52,24 @@ class EvalSchema:
     protocol: Any = None
 
 
+@dataclass
+class EmbedSchema:
+    name: str = "embed"
+    ckpt: str = "???"  # a sigbench checkpoint (model, and by default data, from its config)
+    split: str = "holdout"  # holdout | train | val | all: which samples of the data to embed
+    output: str = "???"  # the npz to write
+    projector: bool = False  # also write a TensorBoard projector view with sprite images
+    projector_max: int = 2000  # samples in the projector view (evenly spaced when there are more)
+    sprite_size: list[int] = field(default_factory=lambda: [40, 57])
+    batch_size: int = 256
+    device: str = "auto"
+    seed: int = 42
+    paths: Any = None
+    data: Any = None
+
+
 def register_schemas() -> None:
     store = ConfigStore.instance()
     store.store(name="train_schema", node=TrainSchema)
     store.store(name="eval_schema", node=EvalSchema)
+    store.store(name="embed_schema", node=EmbedSchema)

@@ -17,7 +17,16 @@ from sigbench.runner.summary import print_summary
 from sigbench.runner.validation import ConfigError
 
 log = logging.getLogger(__name__)
-REPORTED = ("train/acc", "val/acc", "val/eer", "val/eer_user", "val/auc", "train/loss")
+REPORTED = (
+    "train/acc",
+    "val/acc",
+    "val/eer",
+    "val/eer_user",
+    "val/auc",
+    "val/precision_at_1",
+    "val/identification_acc",
+    "train/loss",
+)
 
 
 def resume_checkpoint(cfg: DictConfig) -> str | None:
@@ -71,7 +80,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
         notes["tensorboard"] = f"tensorboard --logdir {tensorboard.log_dir}"
     if best:
         notes["best checkpoint"] = best
-    print_summary(f"sigbench: {cfg.get('name', 'train')}", metrics, notes)
+    if trainer.is_global_zero:
+        print_summary(f"sigbench: {cfg.get('name', 'train')}", metrics, notes)
     return metrics
 
 

@@ -1,0 +1,26 @@
+"""``sigbench-embed``: embeddings of a trained checkpoint (npz, optional TensorBoard projector)."""
+
+from __future__ import annotations
+
+import hydra
+from omegaconf import DictConfig
+
+from sigbench.runner.conf import conf_dir
+from sigbench.runner.schema import register_schemas
+
+register_schemas()
+
+
+@hydra.main(version_base="1.3", config_path=conf_dir(), config_name="embed")
+def main(cfg: DictConfig) -> None:
+    from sigbench.runner.embed import embed
+    from sigbench.runner.validation import ConfigError
+
+    try:
+        embed(cfg)
+    except ConfigError as err:
+        raise SystemExit(f"sigbench-embed: config error: {err}") from None
+
+
+if __name__ == "__main__":
+    main()
