@@ -135,15 +135,22 @@ def test_stage_two_starts_from_stage_one_then_switches_loss_and_optimiser(stage1
         def on_train_epoch_end(self, trainer, pl_module) -> None:
             self.logged.append(set(trainer.callback_metrics))
 
-    overrides = ["experiment=smoke", "objective=triplet", f"task.init_from={stage1}", "data.sampler.p=4",
-                 "task.pretrain_epochs=1", "trainer.max_epochs=2", "task.ce_weight=0.5"]
+    overrides = [
+        "experiment=smoke",
+        "objective=triplet",
+        f"task.init_from={stage1}",
+        "data.sampler.p=4",
+        "task.pretrain_epochs=1",
+        "trainer.max_epochs=2",
+        "task.ce_weight=0.5",
+    ]
     cfg = compose_train([*overrides, *TINY], tmp_path, cache)
     check(cfg)
     watch = Watch()
     task, trainer = fit(cfg, [watch])
     stored = torch.load(stage1, weights_only=False)["state_dict"]["backbone." + CONV1]
-    assert torch.equal(watch.conv1, stored)                             # started from stage 1
-    assert not torch.equal(task.backbone.state_dict()[CONV1], stored)   # and then trained
+    assert torch.equal(watch.conv1, stored)  # started from stage 1
+    assert not torch.equal(task.backbone.state_dict()[CONV1], stored)  # and then trained
     assert len(watch.optimizers) == 2 and watch.optimizers[0] != watch.optimizers[1]
     assert "train/triplet" not in watch.logged[0] and "train/ce" in watch.logged[0]
     assert "train/triplet" in watch.logged[1]
@@ -155,8 +162,14 @@ def test_stage_two_starts_from_stage_one_then_switches_loss_and_optimiser(stage1
 def test_metric_task_refuses_a_classification_loss(tmp_path) -> None:
     cfg = compose_train(["experiment=smoke", "task=metric"], tmp_path)
     with pytest.raises(Exception, match="needs a metric loss"):
-        instantiate(cfg.task, backbone=SigNet("thin"), num_classes=4, optimizer=instantiate(cfg.optimizer),
-                    scheduler=None, loss=instantiate(cfg.loss))
+        instantiate(
+            cfg.task,
+            backbone=SigNet("thin"),
+            num_classes=4,
+            optimizer=instantiate(cfg.optimizer),
+            scheduler=None,
+            loss=instantiate(cfg.loss),
+        )
 
 
 # ---- experiments -----------------------------------------------------------------------------------------
@@ -165,16 +178,30 @@ SELECT_P1 = {
     "callbacks.model_checkpoint.mode": "max",
 }
 RECIPES = {
-    "viana2022_triplet": {"data.sampler.p": 128, "data.sampler.k": 2, "loss.margin": 0.1,
-                          "loss.mining": "semihard", **SELECT_P1},
+    "viana2022_triplet": {
+        "data.sampler.p": 128,
+        "data.sampler.k": 2,
+        "loss.margin": 0.1,
+        "loss.mining": "semihard",
+        **SELECT_P1,
+    },
     "viana2022_ntxent": {"loss.temperature": 0.01, "data.sampler.p": 128},
-    "viana2022_multitask_triplet": {"task.pretrain_epochs": 60, "trainer.max_epochs": 120,
-                                    "loss.margin": 0.1},
+    "viana2022_multitask_triplet": {
+        "task.pretrain_epochs": 60,
+        "trainer.max_epochs": 120,
+        "loss.margin": 0.1,
+    },
     "viana2022_multitask_ntxent": {"task.pretrain_epochs": 60, "loss.temperature": 0.01},
-    "malav2019_resnet50_triplet": {"data.sampler.p": 16, "data.sampler.k": 4, "loss.margin": 0.5,
-                                   "optimizer.lr": 0.0001, "model.model.embedding_dim": 128,
-                                   "task.identification_references": 5, "data.input_size": [170, 242],
-                                   "callbacks.model_checkpoint.monitor": "val/identification_acc"},
+    "malav2019_resnet50_triplet": {
+        "data.sampler.p": 16,
+        "data.sampler.k": 4,
+        "loss.margin": 0.5,
+        "optimizer.lr": 0.0001,
+        "model.model.embedding_dim": 128,
+        "task.identification_references": 5,
+        "data.input_size": [170, 242],
+        "callbacks.model_checkpoint.monitor": "val/identification_acc",
+    },
     "compare_losses": {"task._target_": "sigbench.features.tasks.ClassificationTask"},
 }
 
@@ -195,8 +222,17 @@ def test_embed_cli_writes_embeddings_and_a_projector(stage1, tmp_path, monkeypat
     from sigbench.cli.embed import main
 
     out = tmp_path / "emb"
-    monkeypatch.setattr(sys, "argv", ["sigbench-embed", f"ckpt={stage1}", "projector=true",
-                                      f"hydra.run.dir={out}", f"paths.root_dir={tmp_path}"])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "sigbench-embed",
+            f"ckpt={stage1}",
+            "projector=true",
+            f"hydra.run.dir={out}",
+            f"paths.root_dir={tmp_path}",
+        ],
+    )
     main()
     data = np.load(out / "embeddings.npz")
     assert data["features"].shape == (14, 1024) and data["features"].dtype == np.float32  # 2 writers x 7

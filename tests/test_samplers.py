@@ -12,8 +12,8 @@ from sigbench.data.datamodule import SignatureDataModule
 from sigbench.data.samplers import PKSampler
 from tests.helpers import make_toy_dataset
 
-LABELS = np.repeat(np.arange(10), 6)          # 10 writers x 6 samples
-YFORG = np.tile([0, 0, 0, 0, 1, 1], 10)       # the last 2 of each writer are forgeries
+LABELS = np.repeat(np.arange(10), 6)  # 10 writers x 6 samples
+YFORG = np.tile([0, 0, 0, 0, 1, 1], 10)  # the last 2 of each writer are forgeries
 
 
 def test_every_batch_has_p_distinct_writers_with_k_genuine_samples_each() -> None:
@@ -24,8 +24,8 @@ def test_every_batch_has_p_distinct_writers_with_k_genuine_samples_each() -> Non
         assert batch.shape == (12,)
         writers, counts = np.unique(LABELS[batch], return_counts=True)
         assert len(writers) == 4 and set(counts) == {3}
-        assert (YFORG[batch] == 0).all()                 # forgeries excluded by default
-        for w in writers:                                # k <= genuine count: no sample twice
+        assert (YFORG[batch] == 0).all()  # forgeries excluded by default
+        for w in writers:  # k <= genuine count: no sample twice
             assert len(set(batch[LABELS[batch] == w])) == 3
 
 
@@ -38,7 +38,7 @@ def test_forgeries_can_be_included_and_short_writers_are_drawn_with_replacement(
 
 
 def test_epoch_length_defaults_to_one_pass_and_p_is_capped_by_the_writers() -> None:
-    assert len(PKSampler(LABELS, p=2, k=2, yforg=YFORG)) == 40 // 4     # 40 genuine samples
+    assert len(PKSampler(LABELS, p=2, k=2, yforg=YFORG)) == 40 // 4  # 40 genuine samples
     capped = PKSampler(LABELS, p=50, k=2, epoch_batches=1)
     assert capped.p == 10 and len(np.unique(LABELS[next(iter(capped))])) == 10
 
@@ -78,8 +78,13 @@ def test_invalid_settings_are_named() -> None:
 def test_datamodule_serves_pk_batches_in_both_paths(resident: bool) -> None:
     ds = make_toy_dataset(users=8, genuine=6, forgeries=2)
     dm = SignatureDataModule(
-        ds, train_users=[0, 6], holdout_users=[6, 8], val_fraction=0.0, include_forgeries=True,
-        device_resident=resident, sampler=functools.partial(PKSampler, p=3, k=2, epoch_batches=4, seed=0),
+        ds,
+        train_users=[0, 6],
+        holdout_users=[6, 8],
+        val_fraction=0.0,
+        include_forgeries=True,
+        device_resident=resident,
+        sampler=functools.partial(PKSampler, p=3, k=2, epoch_batches=4, seed=0),
     )
     dm.setup("fit")
     loader = dm.train_dataloader()
@@ -89,5 +94,5 @@ def test_datamodule_serves_pk_batches_in_both_paths(resident: bool) -> None:
         assert batch["x"].shape == (6, 1, 150, 220) and batch["x"].dtype == torch.uint8
         writers, counts = torch.unique(batch["y"], return_counts=True)
         assert len(writers) == 3 and counts.tolist() == [2, 2, 2]
-        assert int(batch["yforg"].sum()) == 0            # the sampler drops the forgeries dm included
+        assert int(batch["yforg"].sum()) == 0  # the sampler drops the forgeries dm included
         assert torch.equal(batch["user"], torch.as_tensor(dm.class_users)[batch["y"]])

@@ -26,7 +26,7 @@ TINY = [
     "data.train_users=[0,4]",
     "data.holdout_users=[4,6]",
     "task.holdout_references=2",
-    "data.batch_size=8",                 # one small training batch per job: the sweep mechanics are the test
+    "data.batch_size=8",  # one small training batch per job: the sweep mechanics are the test
     "+trainer.limit_train_batches=1",
     "~callbacks.progress_bar",
 ]
@@ -65,8 +65,16 @@ def test_a_failing_job_is_reported_and_the_sweep_goes_on(tmp_path, cache, monkey
     from sigbench.cli.train import main
 
     sweep = tmp_path / "sweep"
-    argv = ["sigbench-train", "-m", *TINY, "model.variant=thin,bogus", "logger=csv",
-            f"paths.cache_dir={cache}", f"hydra.sweep.dir={sweep}", f"paths.root_dir={tmp_path}"]
+    argv = [
+        "sigbench-train",
+        "-m",
+        *TINY,
+        "model.variant=thin,bogus",
+        "logger=csv",
+        f"paths.cache_dir={cache}",
+        f"hydra.sweep.dir={sweep}",
+        f"paths.root_dir={tmp_path}",
+    ]
     monkeypatch.setattr(sys, "argv", argv)
     main()  # returns normally: the failure is recorded, not raised
     rows = {r["job"]: r for r in read_summary(sweep)}
@@ -115,7 +123,7 @@ def test_ddp_cpu_trains_smoke_in_one_run_folder(tmp_path, cache) -> None:
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]          # no second Hydra folder
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no second Hydra folder
     assert (run / "checkpoints" / "last.ckpt").exists()
     assert (run / "train.log").exists() and (run / "train_ddp_process_1.log").exists()
     folders = {p.name for p in run.iterdir() if p.is_dir()}

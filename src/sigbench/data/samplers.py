@@ -72,8 +72,11 @@ class PKSampler(BatchSampler):
         self.writers, starts = np.unique(labels[usable][order], return_index=True)
         self.groups = np.split(usable[order], starts[1:])  # sample indices of each writer
         if p > len(self.writers):
-            log.warning("data.sampler.p=%d but only %d training writers: every batch takes all of them",
-                        p, len(self.writers))
+            log.warning(
+                "data.sampler.p=%d but only %d training writers: every batch takes all of them",
+                p,
+                len(self.writers),
+            )
         self.p, self.k = min(int(p), len(self.writers)), int(k)
         self.num_samples = int(usable.size)
         self.epoch_batches = int(epoch_batches or max(1, self.num_samples // (self.p * self.k)))

@@ -125,8 +125,10 @@ class MetricTask(FeatureTask):
 
     def on_train_epoch_start(self) -> None:
         if self.pretrain_epochs and self.current_epoch == self.pretrain_epochs:
-            log.info("epoch %d: cross-entropy stage done, metric learning starts with a fresh optimiser",
-                     self.current_epoch)
+            log.info(
+                "epoch %d: cross-entropy stage done, metric learning starts with a fresh optimiser",
+                self.current_epoch,
+            )
             self.trainer.strategy.setup_optimizers(self.trainer)
 
     # ---- training --------------------------------------------------------------------------------------
