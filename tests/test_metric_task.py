@@ -19,19 +19,9 @@ from sigbench.features.retrieval import identification_accuracy, precision_at_1
 from sigbench.features.weights import write_sigver_weights
 from sigbench.runner.build import build_data, build_task, check
 from sigbench.runner.train import train
-from tests.train_helpers import compose_train
+from tests.train_helpers import TINY_SYNTHETIC, compose_train
 
-TINY = [
-    "data.dataset.num_writers=6",
-    "data.dataset.genuine_per_writer=6",
-    "data.dataset.forgeries_per_writer=1",
-    "data.dataset.num_workers=0",
-    "data.train_users=[0,4]",
-    "data.holdout_users=[4,6]",
-    "task.holdout_references=2",
-    "~callbacks.progress_bar",
-    "logger=csv",
-]
+TINY = [*TINY_SYNTHETIC, "~callbacks.progress_bar", "logger=csv"]
 CONV1 = "conv_layers.conv1.conv.weight"
 
 

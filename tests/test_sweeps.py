@@ -15,17 +15,11 @@ from torch.utils.data import DistributedSampler
 from sigbench.runner.conf import conf_dir
 from sigbench.runner.schema import register_schemas
 from sigbench.runner.sweep import summary_tables
-from tests.train_helpers import run_cli
+from tests.train_helpers import TINY_SYNTHETIC, run_cli
 
 TINY = [
     "experiment=smoke",
-    "data.dataset.num_writers=6",
-    "data.dataset.genuine_per_writer=6",
-    "data.dataset.forgeries_per_writer=1",
-    "data.dataset.num_workers=0",
-    "data.train_users=[0,4]",
-    "data.holdout_users=[4,6]",
-    "task.holdout_references=2",
+    *TINY_SYNTHETIC,
     "data.batch_size=8",  # one small training batch per job: the sweep mechanics are the test
     "+trainer.limit_train_batches=1",
     "~callbacks.progress_bar",

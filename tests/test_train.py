@@ -13,17 +13,7 @@ from sigbench.runner.build import build_data, build_task, check
 from sigbench.runner.checkpoints import read_checkpoint_config
 from sigbench.runner.train import train
 from sigbench.runner.validation import ConfigError
-from tests.train_helpers import EXPERIMENTS, compose_train, run_cli
-
-TINY_SYNTHETIC = [
-    "data.dataset.num_writers=6",
-    "data.dataset.genuine_per_writer=6",
-    "data.dataset.forgeries_per_writer=1",
-    "data.dataset.num_workers=0",
-    "data.train_users=[0,4]",
-    "data.holdout_users=[4,6]",
-    "task.holdout_references=2",
-]
+from tests.train_helpers import EXPERIMENTS, TINY_SYNTHETIC, compose_train, run_cli
 
 
 def experiment_overrides(name: str, toy_npz: Path, tmp_path: Path) -> list[str]:

@@ -16,6 +16,17 @@ from tests.helpers import REPO
 
 EXPERIMENTS = sorted(p.stem for p in (REPO / "experiments").glob("*.yaml"))
 
+# A synthetic population small enough for seconds-long runs: 4 training writers, 2 held out.
+TINY_SYNTHETIC = [
+    "data.dataset.num_writers=6",
+    "data.dataset.genuine_per_writer=6",
+    "data.dataset.forgeries_per_writer=1",
+    "data.dataset.num_workers=0",
+    "data.train_users=[0,4]",
+    "data.holdout_users=[4,6]",
+    "task.holdout_references=2",
+]
+
 
 def compose_train(overrides: list[str], out_dir: Path, cache_dir: Path | None = None) -> DictConfig:
     register_schemas()
