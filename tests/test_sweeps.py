@@ -123,9 +123,9 @@ def test_ddp_cpu_trains_smoke_in_one_run_folder(tmp_path, cache) -> None:
     folders = {p.name for p in run.iterdir() if p.is_dir()}
     assert folders == {".hydra", "checkpoints", "tensorboard"}  # one TensorBoard run (rank 0 only)
     assert len(list((run / "tensorboard").glob("events.out.tfevents.*"))) >= 1
-    # both ranks print their summary: the held-out EER is computed on the whole gathered set, so it agrees
+    # only rank 0 prints the summary (the held-out EER is computed on the set gathered from both ranks)
     eers = [line.split("│")[2].strip() for line in result.stdout.splitlines() if "│ val/eer " in line]
-    assert len(eers) == 2 and eers[0] == eers[1]
+    assert len(eers) == 1 and eers[0].endswith("%")
 
 
 class _FakeRanks:
