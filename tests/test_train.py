@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from sigbench.runner.build import build_data, build_task, check
 from sigbench.runner.checkpoints import read_checkpoint_config
@@ -21,6 +21,9 @@ def experiment_overrides(name: str, toy_npz: Path, tmp_path: Path) -> list[str]:
     plain = compose_train([f"experiment={name}"], tmp_path)
     if plain.task.get("teacher") is not None:
         pytest.skip("distillation needs a teacher and inverted data: composed in tests/test_distillation.py")
+    source = plain.data.get("dataset")
+    if isinstance(source, DictConfig) and not str(source.get("_target_", "")).endswith("load_or_generate"):
+        pytest.skip("real-data sources: composed with shared data in tests/test_real_data.py")
     if OmegaConf.is_missing(plain.data, "dataset"):
         return [
             f"data.dataset={toy_npz}",

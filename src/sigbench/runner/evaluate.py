@@ -108,7 +108,7 @@ def resolve_users(value: Any, fallback: Any, what: str) -> np.ndarray:
 
 
 def check_protocol(protocol: dict[str, Any]) -> None:
-    """Fail at start-up on an unknown protocol name or option."""
+    """Fail at start-up on an unknown protocol name or option, or a ``data`` key that is no data config."""
     name = protocol.get("name")
     try:
         valid = protocol_options(str(name))
@@ -118,6 +118,12 @@ def check_protocol(protocol: dict[str, Any]) -> None:
     if unknown:
         raise ConfigError(
             f"protocol.options: unknown {unknown} for {name}; valid: {', '.join(sorted(valid))}"
+        )
+    data = protocol.get("data")
+    if data is not None and not (isinstance(data, dict) and "_target_" in data):
+        raise ConfigError(
+            f"protocol {name}: data must be a data config with a _target_ (like conf/data/*.yaml), "
+            f"got {data!r}"
         )
 
 
@@ -195,6 +201,21 @@ def print_protocol_summaries(summaries: dict[str, dict]) -> None:
     print_summary("verification on held-out writers (mean over folds)", rows)
 
 
+def _extractor(ckpt: str | Path | None, weights: str | Path | None, variant: str) -> tuple[Any, dict]:
+    """A loader of the feature extractor and its identity (for the feature cache)."""
+    from sigbench.features.weights import signet_from_sigver
+    from sigbench.runner.build import load_task
+
+    if ckpt is not None:
+        return (lambda: load_task(ckpt)[0].backbone), {"ckpt": _file_identity(ckpt)}
+    if weights is not None:
+        return (lambda: signet_from_sigver(weights, variant)), {
+            "weights": _file_identity(weights),
+            "variant": variant,
+        }
+    raise ConfigError("one of ckpt, weights or features is required")
+
+
 def evaluate_checkpoint(
     ckpt: str | Path | None,
     protocols: dict[str, dict[str, Any]],
@@ -212,43 +233,62 @@ def evaluate_checkpoint(
 
     Exploitation / development users default to the checkpoint's held-out / training writers when the
     data is the checkpoint's own.
+
+    A protocol with a ``data`` key (a data config like ``conf/data/*.yaml``) is run on *that* dataset
+    instead -- cross-dataset evaluation, e.g. train on BHSig260 and verify on SigComp2009 writers. Its
+    features are extracted by the same model and cached under their own key; its ``exp_users`` default to
+    every writer of that dataset and its ``dev_users`` to none (WD with ``forg_from_dev > 0`` and WI need
+    them given, as writers of that dataset). Such a protocol needs a model (``ckpt`` or ``weights``).
     """
-    from sigbench.features.weights import signet_from_sigver
-    from sigbench.runner.build import load_task
     from sigbench.runner.checkpoints import read_checkpoint_config
 
     for protocol in protocols.values():
         check_protocol(protocol)
+    own_data_needed = any(p.get("data") is None for p in protocols.values())
+    if features is not None and any(p.get("data") is not None for p in protocols.values()):
+        raise ConfigError("a protocol with its own data needs a model (ckpt= or weights=), not features=")
     default_exp = default_dev = None
-    if features is not None:
-        fs = load_feature_file(features)
-    else:
+    if features is None:
+        loader, identity = _extractor(ckpt, weights, weights_variant)
         if ckpt is not None:
             ckpt_cfg = read_checkpoint_config(ckpt)
             if data_cfg is None:
                 data_cfg = ckpt_cfg["data"]
                 default_exp, default_dev = data_cfg.get("holdout_users"), data_cfg.get("train_users")
-            identity = {"ckpt": _file_identity(ckpt)}
-
-            def loader() -> Any:
-                return load_task(ckpt)[0].backbone
-        elif weights is not None:
-            identity = {"weights": _file_identity(weights), "variant": weights_variant}
-
-            def loader() -> Any:
-                return signet_from_sigver(weights, weights_variant)
-        else:
-            raise ConfigError("one of ckpt, weights or features is required")
-        if data_cfg is None:
+        if data_cfg is None and own_data_needed:
             raise ConfigError("data is required with weights= (e.g. data=npz data.dataset=PATH)")
-        dataset, data_identity = dataset_from_data_config(data_cfg)
-        fs = cached_features(loader, identity, dataset, data_identity, cache_dir, batch_size, device)
+    feature_sets: dict[str, FeatureSet] = {}
+
+    def features_of(data: dict[str, Any] | None) -> FeatureSet:
+        """Features of a protocol's ``data`` (None: the run's own data), each dataset extracted once."""
+        key = json.dumps(data, sort_keys=True, default=str)
+        if key in feature_sets:
+            return feature_sets[key]
+        if features is not None:
+            feature_sets[key] = load_feature_file(features)
+            return feature_sets[key]
+        dataset, data_identity = dataset_from_data_config(data_cfg if data is None else data)
+        if data is not None:  # a prepared set's file name carries its content key: re-extract on change
+            data_identity = {"config": data_identity, "origin": dataset.origin}
+        feature_sets[key] = cached_features(
+            loader, identity, dataset, data_identity, cache_dir, batch_size, device
+        )
+        return feature_sets[key]
+
+    if own_data_needed:
+        features_of(None)
     summaries = {}
     for name, protocol in protocols.items():
-        exp = resolve_users(protocol.get("exp_users"), default_exp, f"protocol {name}: exp_users")
+        other = protocol.get("data")
+        fs = features_of(other)
+        if other is not None and protocol.get("exp_users") is None:
+            exp = np.unique(fs.y)  # every writer of the other dataset
+        else:
+            exp = resolve_users(protocol.get("exp_users"), default_exp, f"protocol {name}: exp_users")
         dev_value = protocol.get("dev_users")
+        dev_fallback = None if other is not None else default_dev
         dev = None
-        if dev_value is not None or default_dev is not None:
-            dev = resolve_users(dev_value, default_dev, f"protocol {name}: dev_users")
+        if dev_value is not None or dev_fallback is not None:
+            dev = resolve_users(dev_value, dev_fallback, f"protocol {name}: dev_users")
         summaries[name] = run_verification(fs, protocol, exp, dev, Path(out_dir) / name, tensorboard_dir)
     return summaries
