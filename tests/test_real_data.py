@@ -18,7 +18,7 @@ from omegaconf import OmegaConf
 from sigbench.data import cache, prepare
 from sigbench.data.combine import split_by_writers
 from sigbench.data.datasets import BhsigBengaliAdapter
-from sigbench.features.finetune import FineTuneClassificationTask
+from sigbench.features.tasks import ClassificationTask
 from sigbench.runner.build import build_data, build_task, check
 from sigbench.runner.evaluate import evaluate_checkpoint
 from sigbench.runner.train import train
@@ -201,7 +201,7 @@ def test_finetune_task_starts_from_the_checkpoint_backbone(smoke_run, tmp_path) 
     ckpt = smoke_run[0]
     cfg = compose_train(["experiment=smoke", "task=finetune", f"task.init_from={ckpt}"], tmp_path)
     task = build_task(cfg, num_classes=3)
-    assert isinstance(task, FineTuneClassificationTask)
+    assert isinstance(task, ClassificationTask) and task.init_from == str(ckpt)
 
     task.setup("fit")
 
@@ -211,7 +211,7 @@ def test_finetune_task_starts_from_the_checkpoint_backbone(smoke_run, tmp_path) 
     missing = build_task(
         compose_train(["experiment=smoke", "task=finetune", "task.init_from=nope.ckpt"], tmp_path), 3
     )
-    with pytest.raises(FileNotFoundError, match="nope.ckpt does not exist; run the first stage"):
+    with pytest.raises(FileNotFoundError, match="task.init_from: nope.ckpt does not exist"):
         missing.setup("fit")
 
 

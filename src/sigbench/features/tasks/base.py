@@ -3,6 +3,7 @@ held-out verification EER that makes each run report a verification figure, what
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import numpy as np
@@ -16,6 +17,7 @@ from sigbench.data.transforms import to_model_input
 from sigbench.features.tasks.distributed import gather_in_order
 from sigbench.verification.holdout import holdout_verification
 
+log = logging.getLogger(__name__)
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[[torch.optim.Optimizer], torch.optim.lr_scheduler.LRScheduler]
 
@@ -30,6 +32,10 @@ class FeatureTask(pl.LightningModule):
         holdout_references: references per held-out writer for the per-epoch verification EER.
         channels_last: feed the model channels-last tensors (faster convolutions on GPUs).
         log_images: write a grid of the first training batch to TensorBoard.
+        init_from: a sigbench checkpoint (its ``backbone.*`` weights) or a sigver weight file that
+            initialises the backbone when fitting starts: the second stage of a pre-train / fine-tune recipe.
+            Applied in ``setup("fit")``, before Lightning restores a resumed checkpoint (which then wins),
+            so a finished run reloads from its own weights even after the stage-1 file is gone.
     """
 
     def __init__(
@@ -40,6 +46,7 @@ class FeatureTask(pl.LightningModule):
         holdout_references: int = 5,
         channels_last: bool = False,
         log_images: bool = True,
+        init_from: str | None = None,
     ) -> None:
         super().__init__()
         self.backbone = backbone
@@ -48,11 +55,21 @@ class FeatureTask(pl.LightningModule):
         self.holdout_references = holdout_references
         self.channels_last = channels_last
         self.log_images = log_images
+        self.init_from = init_from
+        self._initialised = False
         self._holdout: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
         if channels_last:
             self.backbone = self.backbone.to(memory_format=torch.channels_last)
 
     # ---- shared pieces ---------------------------------------------------------------------------------
+    def setup(self, stage: str) -> None:
+        if stage == "fit" and self.init_from and not self._initialised:
+            from sigbench.features.init import load_backbone
+
+            loaded = load_backbone(self.backbone, self.init_from)
+            log.info("backbone (%s) initialised from %s", type(loaded).__name__, self.init_from)
+            self._initialised = True
+
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Backbone features of a uint8 or float batch."""
         return self.backbone(to_model_input(x, self.channels_last))

@@ -31,8 +31,11 @@ class ClassificationTask(FeatureTask):
         holdout_references: int = 5,
         channels_last: bool = False,
         log_images: bool = True,
+        init_from: str | None = None,
     ) -> None:
-        super().__init__(backbone, optimizer, scheduler, holdout_references, channels_last, log_images)
+        super().__init__(
+            backbone, optimizer, scheduler, holdout_references, channels_last, log_images, init_from=init_from
+        )
         if num_classes < 2:
             raise ValueError(f"a writer classifier needs at least 2 training writers, got {num_classes}")
         self.loss_fn = loss if loss is not None else SigNetLoss()

@@ -24,7 +24,6 @@ import torchmetrics
 from torch import nn
 
 from sigbench.features.extract import embed_images
-from sigbench.features.init import load_backbone
 from sigbench.features.losses.metric import MetricLoss
 from sigbench.features.losses.signet import genuine_cross_entropy
 from sigbench.features.retrieval import identification_accuracy, precision_at_1
@@ -69,7 +68,9 @@ class MetricTask(FeatureTask):
         channels_last: bool = False,
         log_images: bool = True,
     ) -> None:
-        super().__init__(backbone, optimizer, scheduler, holdout_references, channels_last, log_images)
+        super().__init__(
+            backbone, optimizer, scheduler, holdout_references, channels_last, log_images, init_from=init_from
+        )
         if not isinstance(loss, MetricLoss):
             raise ValueError(
                 f"task=metric needs a metric loss (loss=triplet or loss=ntxent), got {type(loss).__name__}"
@@ -81,7 +82,6 @@ class MetricTask(FeatureTask):
         self.loss_fn = loss
         self.ce_weight = float(ce_weight)
         self.pretrain_epochs = int(pretrain_epochs)
-        self.init_from = init_from
         self.precision_references = precision_references
         self.identification_references = int(identification_references)
         self.identification_queries = int(identification_queries)
@@ -91,7 +91,6 @@ class MetricTask(FeatureTask):
             self.train_acc = torchmetrics.Accuracy(task="multiclass", num_classes=num_classes)
             self.val_acc = torchmetrics.Accuracy(task="multiclass", num_classes=num_classes)
         self._queries: list[tuple[torch.Tensor, torch.Tensor]] = []
-        self._initialised = False
         self.save_hyperparameters(
             {
                 "num_classes": num_classes,
@@ -110,13 +109,6 @@ class MetricTask(FeatureTask):
     # ---- stages ----------------------------------------------------------------------------------------
     def in_pretraining(self) -> bool:
         return self.current_epoch < self.pretrain_epochs
-
-    def setup(self, stage: str) -> None:
-        """Apply ``init_from`` once, before Lightning restores a resumed checkpoint (which then wins)."""
-        if stage == "fit" and self.init_from and not self._initialised:
-            loaded = load_backbone(self.backbone, self.init_from)
-            log.info("backbone (%s) initialised from %s", type(loaded).__name__, self.init_from)
-            self._initialised = True
 
     def on_fit_start(self) -> None:
         dm = getattr(self.trainer, "datamodule", None)
