@@ -73,7 +73,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     tensorboard = next((lg for lg in loggers if isinstance(lg, TensorBoardLogger)), None)
     best = getattr(trainer.checkpoint_callback, "best_model_path", "") if trainer.checkpoint_callback else ""
     if cfg.get("evaluation") and trainer.is_global_zero:
-        metrics.update(_evaluate(cfg, best or _last_checkpoint(cfg), tensorboard))
+        # the last checkpoint, not the best: "best" is chosen on the held-out writers' EER, and the
+        # protocols test those same writers, so evaluating it would select the model on the test set
+        metrics.update(_evaluate(cfg, _last_checkpoint(cfg), tensorboard))
     _log_hparams(loggers, cfg, metrics)
     notes = {"run folder": str(cfg.paths.output_dir)}
     if tensorboard is not None:
@@ -93,7 +95,7 @@ def _last_checkpoint(cfg: DictConfig) -> str:
 
 
 def _evaluate(cfg: DictConfig, ckpt: str, tensorboard: TensorBoardLogger | None) -> dict[str, float]:
-    """The configured verification protocols on held-out writers, from the best checkpoint."""
+    """The configured verification protocols on held-out writers, from the last checkpoint."""
     from sigbench.runner.evaluate import evaluate_checkpoint, table_metrics
 
     protocols = OmegaConf.to_container(cfg.evaluation, resolve=True)
