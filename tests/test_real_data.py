@@ -139,7 +139,7 @@ def test_synthetic_plus_bhsig_has_disjoint_ids_sources_and_a_writer_disjoint_spl
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, Path, Path]:
     """A tiny synthetic SigNet-thin run whose post-training hook verifies on its own held-out writers
-    *and* on NISDCC through a protocol ``data`` key: (best checkpoint, metrics, run folder, cache)."""
+    *and* on NISDCC through a protocol ``data`` key: (last checkpoint, metrics, run folder, cache)."""
     root = tmp_path_factory.mktemp("smoke")
     overrides = [
         "experiment=smoke",
@@ -154,7 +154,7 @@ def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, Pat
         "evaluation.own.options.gen_for_test=2",
     ]
     metrics = train(compose_train(overrides, root / "run", root / "cache"))
-    ckpt = next((root / "run" / "checkpoints").glob("best-*.ckpt"))  # the one the hook evaluated
+    ckpt = root / "run" / "checkpoints" / "last.ckpt"  # the one the hook evaluates
     return ckpt, metrics, root / "run", root / "cache"
 
 
