@@ -24,7 +24,7 @@ from sigbench.runner.evaluate import evaluate_checkpoint
 from sigbench.runner.train import train
 from sigbench.runner.validation import ConfigError
 from tests.helpers import SHARED_DATA
-from tests.train_helpers import compose_train
+from tests.train_helpers import TINY_SYNTHETIC, compose_train
 
 BHSIG = SHARED_DATA / "bhsig260_bengali"
 NISDCC = SHARED_DATA / "sigcomp2009_nisdcc_preview"
@@ -34,16 +34,6 @@ NISDCC = SHARED_DATA / "sigcomp2009_nisdcc_preview"
 SHARED_DATA_EXPERIMENTS = ("bhsig_signet_f", "bhsig_to_nisdcc", "synthetic_pretrain_bhsig")
 #: ... plus stage 1 of synthetic_pretrain_bhsig (synthetic data; the generic test covers it too).
 REAL_DATA_EXPERIMENTS = (*SHARED_DATA_EXPERIMENTS, "synthetic_pretrain")
-
-TINY_SYNTHETIC = [
-    "data.dataset.num_writers=6",
-    "data.dataset.genuine_per_writer=6",
-    "data.dataset.forgeries_per_writer=1",
-    "data.dataset.num_workers=0",
-    "data.train_users=[0,4]",
-    "data.holdout_users=[4,6]",
-    "task.holdout_references=2",
-]
 
 needs_shared = pytest.mark.skipif(
     not (BHSIG.is_dir() and NISDCC.is_dir()),
