@@ -22,7 +22,7 @@ def main(cfg: DictConfig) -> float | None:
     from sigbench.runner.validation import ConfigError
 
     protocol = OmegaConf.to_container(cfg.protocol, resolve=True)
-    data_cfg = OmegaConf.to_container(cfg.data, resolve=False) if cfg.get("data") else None
+    data_cfg = OmegaConf.to_container(cfg.data, resolve=True) if cfg.get("data") else None
     try:
         summaries = evaluate_checkpoint(
             cfg.ckpt,
