@@ -17,16 +17,21 @@ from sigbench.runner.summary import print_summary
 from sigbench.runner.validation import ConfigError
 
 log = logging.getLogger(__name__)
-REPORTED = (
-    "train/acc",
-    "val/acc",
-    "val/eer",
-    "val/eer_user",
-    "val/auc",
-    "val/precision_at_1",
-    "val/identification_acc",
-    "train/loss",
-)
+# Epoch-level metrics of any task are reported; per-step duplicates ("..._step") are left to TensorBoard.
+REPORTED_PREFIXES = ("train/", "val/", "test/")
+
+
+def _is_scalar(value: Any) -> bool:
+    return getattr(value, "numel", lambda: 1)() == 1
+
+
+def reported(metrics: dict[str, Any]) -> dict[str, float]:
+    """The scalar end-of-training metrics worth printing and logging as hparams, sorted by name."""
+    return {
+        k: float(v)
+        for k, v in sorted(metrics.items())
+        if k.startswith(REPORTED_PREFIXES) and not k.endswith("_step") and _is_scalar(v)
+    }
 
 
 def resume_checkpoint(cfg: DictConfig) -> str | None:
@@ -69,7 +74,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     if cfg.get("train", True):
         trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt)
-    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k in REPORTED}
+    metrics = reported(dict(trainer.callback_metrics))
     tensorboard = next((lg for lg in loggers if isinstance(lg, TensorBoardLogger)), None)
     best = getattr(trainer.checkpoint_callback, "best_model_path", "") if trainer.checkpoint_callback else ""
     if cfg.get("evaluation") and trainer.is_global_zero:
