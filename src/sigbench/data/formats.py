@@ -11,14 +11,13 @@ half-written dataset behind.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from sigbench.atomic import atomic_dir, atomic_write
 
 REQUIRED_KEYS = ("x", "y", "yforg", "user_mapping", "filenames")
 FOLDER_MARKER = "sigbench_dataset.json"
@@ -217,45 +216,17 @@ def _arrays(ds: SignatureDataset) -> dict[str, np.ndarray]:
     return out
 
 
-def _default_mode(directory: bool = False) -> int:
-    """The permissions a plain ``open`` / ``mkdir`` would give (temp files are created private)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return (0o777 if directory else 0o666) & ~umask
-
-
 def save_npz(ds: SignatureDataset, path: str | Path, compress: bool = False) -> Path:
     """Write ``ds`` as a sigver npz; the file appears only once it is complete."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            (np.savez_compressed if compress else np.savez)(fh, **_arrays(ds))
-        os.chmod(tmp, _default_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda fh: (np.savez_compressed if compress else np.savez)(fh, **_arrays(ds)))
 
 
 def save_folder(ds: SignatureDataset, path: str | Path) -> Path:
     """Write ``ds`` as a folder of ``.npy`` files (for sets too large for memory), renamed into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    try:
+    with atomic_dir(path) as tmp:
         for key, value in _arrays(ds).items():
             np.save(tmp / f"{key}.npy", value, allow_pickle=False)
         (tmp / FOLDER_MARKER).write_text(json.dumps({"format": "sigbench-folder", **ds.counts()}, indent=1))
-        os.chmod(tmp, _default_mode(directory=True))
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return path
 
 

@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from sigbench.atomic import atomic_write_text
 from sigbench.data.datasets.base import YFORG_NAMES, DatasetAdapter, SignatureRecord, describe_files
 from sigbench.data.formats import SignatureDataset, save_dataset
 from sigbench.data.preprocess import DEFAULT_IMG_SIZE, canvas_fits, load_grayscale, preprocess_signature
@@ -396,20 +397,6 @@ def _per_writer(y: np.ndarray, yforg: np.ndarray, n_users: int) -> dict[str, dic
     return out
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` under a temporary name and rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a report should be as readable as any file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -564,7 +551,7 @@ def _write_reports(report: PrepareReport, output: Path) -> None:
     bad_path = sidecar(output, BAD_SUFFIX)
     if report.bad_files:
         lines = [f"{b.path}\t{b.reason}" for b in report.bad_files]
-        write_text_atomic(
+        atomic_write_text(
             bad_path, "# files left out by skip_bad (path<TAB>reason)\n" + "\n".join(lines) + "\n"
         )
         report.bad_report_path = str(bad_path)
@@ -572,7 +559,7 @@ def _write_reports(report: PrepareReport, output: Path) -> None:
         bad_path.unlink(missing_ok=True)
     stats_path = sidecar(output, STATS_SUFFIX)
     report.stats_path = str(stats_path)
-    write_text_atomic(stats_path, json.dumps(report.to_dict(), indent=1) + "\n")
+    atomic_write_text(stats_path, json.dumps(report.to_dict(), indent=1) + "\n")
 
 
 def _print_summary(report: PrepareReport) -> None:

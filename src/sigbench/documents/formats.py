@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from sigbench.atomic import atomic_write_text
 
 #: The detection classes of SignVer (protocols.md sec. 10); AOSSig uses only ``signature``.
 LABELS: tuple[str, ...] = ("signature", "initials", "redaction", "date")
@@ -109,26 +110,6 @@ class Page:
 
 
 # --------------------------------------------------------------------------------------------- helpers
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` via a temporary sibling then ``os.replace``: a crash never leaves a half-written file.
-
-    Local to this module (not ``verification.results``) so that the document formats stay torch-free.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _fmt(value: float) -> str:

@@ -18,9 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import random
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,6 +28,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from sigbench.atomic import atomic_write_text
 from sigbench.data.formats import SignatureDataset, load_dataset, save_npz
 from sigbench.features.models.signet import INPUT_SIZE
 
@@ -240,13 +239,6 @@ class InversionReport:
     extra: dict = field(default_factory=dict)
 
 
-def _write_json(path: Path, payload: dict) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(payload, fh, indent=1, sort_keys=True)
-    os.replace(tmp, path)
-
-
 def _check_spec(chunk_dir: Path, spec: dict) -> None:
     """Keep one inversion's settings per chunk folder: a restart with other settings is refused."""
     path = chunk_dir / "spec.json"
@@ -259,7 +251,7 @@ def _check_spec(chunk_dir: Path, spec: dict) -> None:
                 "delete it or choose another output / chunk_dir"
             )
     else:
-        _write_json(path, spec)
+        atomic_write_text(path, json.dumps(spec, indent=1, sort_keys=True))
 
 
 def _chunk_dataset(
@@ -369,7 +361,8 @@ def invert_to_file(
                     }
                 )
             chunk_stats = {k: sum(s[k] for s in batch_stats) for k in batch_stats[0]}
-            _write_json(stats_path, chunk_stats)  # before the chunk: an existing chunk has its stats
+            # the stats go first: a chunk that exists always has its stats
+            atomic_write_text(stats_path, json.dumps(chunk_stats, indent=1, sort_keys=True))
             save_npz(_chunk_dataset(torch.cat(images), chunk_targets, start, num_classes), path)
             stats.append(chunk_stats)
             computed += 1

@@ -7,13 +7,13 @@ missing and unexpected keys listed.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from sigbench.atomic import atomic_path
 
 
 @dataclass
@@ -56,15 +56,8 @@ def write_sigver_weights(
         {} if m is None else {k: v.detach().cpu() for k, v in m.state_dict().items()}
         for m in (backbone, classification_head, forgery_head)
     )
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(payload, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

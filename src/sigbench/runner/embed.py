@@ -8,7 +8,6 @@ that run held out.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch.nn import functional as F
 
+from sigbench.atomic import atomic_write
 from sigbench.data.transforms import center_offsets, to_model_input
 from sigbench.features.extract import embed_images, pick_device
 from sigbench.runner.build import load_task
@@ -37,19 +37,14 @@ def split_index(dm: object, split: str) -> np.ndarray:
 
 def save_embeddings(path: Path, features: np.ndarray, ds: object, index: np.ndarray) -> Path:
     """npz: ``features``, ``y``, ``yforg``, ``user_mapping`` (whole: ``y`` indexes it), ``filenames``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        np.savez(
-            fh,
-            features=features.astype(np.float32),
-            y=np.asarray(ds.y)[index],
-            yforg=np.asarray(ds.yforg)[index],
-            user_mapping=np.asarray(ds.user_mapping).astype(str),
-            filenames=np.asarray(ds.filenames)[index].astype(str),
-        )
-    os.replace(tmp, path)
-    return path
+    arrays = {
+        "features": features.astype(np.float32),
+        "y": np.asarray(ds.y)[index],
+        "yforg": np.asarray(ds.yforg)[index],
+        "user_mapping": np.asarray(ds.user_mapping).astype(str),
+        "filenames": np.asarray(ds.filenames)[index].astype(str),
+    }
+    return atomic_write(path, lambda fh: np.savez(fh, **arrays))
 
 
 def write_projector(

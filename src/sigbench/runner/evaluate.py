@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import numpy as np
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from sigbench.atomic import atomic_write
 from sigbench.data.formats import SignatureDataset, user_range
 from sigbench.features.extract import extract_features
 from sigbench.runner.summary import print_summary
@@ -58,13 +58,7 @@ def load_feature_file(path: str | Path) -> FeatureSet:
 
 
 def save_feature_file(path: str | Path, fs: FeatureSet) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        np.savez(fh, features=fs.features, y=fs.y, yforg=fs.yforg)
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, lambda fh: np.savez(fh, features=fs.features, y=fs.y, yforg=fs.yforg))
 
 
 def _file_identity(path: str | Path) -> dict[str, Any]:

@@ -15,8 +15,6 @@ import io
 import json
 import logging
 import math
-import os
-import tempfile
 import time
 import traceback
 from collections.abc import Mapping, Sequence
@@ -29,6 +27,8 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from sigbench.atomic import atomic_write_text
+
 log = logging.getLogger(__name__)
 RESULT_FILE = "job_result.json"
 ERROR_FILE = "error.txt"
@@ -37,18 +37,6 @@ ERROR_FILE = "error.txt"
 def in_multirun() -> bool:
     """Whether the current Hydra job is one job of a sweep."""
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_job_result(
@@ -67,7 +55,7 @@ def write_job_result(
         detail = (
             "".join(traceback.format_exception(error)) if isinstance(error, BaseException) else str(error)
         )
-        _atomic_write(output_dir / ERROR_FILE, detail)
+        atomic_write_text(output_dir / ERROR_FILE, detail)
     record = {
         "job": job,
         "overrides": list(overrides),
@@ -77,7 +65,7 @@ def write_job_result(
         "finished": time.time(),
     }
     path = output_dir / RESULT_FILE
-    _atomic_write(path, json.dumps(record, indent=2))
+    atomic_write_text(path, json.dumps(record, indent=2))
     return path
 
 
@@ -148,8 +136,8 @@ def write_summary(sweep_dir: str | Path, since: float = 0.0) -> tuple[Path, Path
     sweep_dir = Path(sweep_dir)
     rows = read_results(sweep_dir, since)
     csv_text, md_text = summary_tables(rows)
-    _atomic_write(sweep_dir / "summary.csv", csv_text)
-    _atomic_write(sweep_dir / "summary.md", md_text)
+    atomic_write_text(sweep_dir / "summary.csv", csv_text)
+    atomic_write_text(sweep_dir / "summary.md", md_text)
     failed = sum(r.get("status") != "completed" for r in rows)
     log.info("sweep summary: %d jobs (%d failed) -> %s", len(rows), failed, sweep_dir / "summary.md")
     return sweep_dir / "summary.csv", sweep_dir / "summary.md"

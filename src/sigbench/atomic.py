@@ -1,0 +1,88 @@
+"""All-or-nothing file writes: a crash, a full disk or Ctrl-C never leaves a truncated file behind.
+
+Every writer in sigbench (results, features, checkpoints in the sigver layout, datasets, annotations, masks)
+goes through this module: the content is written to a hidden temporary sibling, flushed, given the
+permissions a plain ``open`` would have given it, and renamed into place with ``os.replace`` (atomic on
+POSIX and Windows). An older file of the same name stays intact until the new one is complete.
+
+Plain standard library on purpose, so that torch-free parts (document formats, data preparation) use it too.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+
+def default_mode(directory: bool = False) -> int:
+    """The mode ``open`` / ``mkdir`` would give under the current umask (``mkstemp`` makes 0600 files)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return (0o777 if directory else 0o666) & ~umask
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path to write ``path`` through; it is renamed into place only on success.
+
+    The temporary name keeps ``path``'s suffix, so libraries that pick the format from the extension
+    (``cv2.imwrite``, ``PIL.Image.save``, ``np.save``, ``torch.save``) write the right format.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.chmod(tmp, default_mode())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> Path:
+    """Call ``write(binary_file)`` on a temporary sibling, fsync it, then rename it to ``path``."""
+    path = Path(path)
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        write(handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return path
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically."""
+    return atomic_write(path, lambda handle: handle.write(data))
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` as UTF-8 with ``\\n`` line endings to ``path`` atomically."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+@contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary folder to fill; on success it replaces ``path`` (an existing folder is removed).
+
+    Between the removal of an old folder and the rename there is a short window without either; what is
+    never visible is a half-filled folder under the final name.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp
+        os.chmod(tmp, default_mode(directory=True))
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
