@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from sigbench.data.formats import save_npz
 from tests.helpers import SHARED_DATA, make_toy_dataset
@@ -23,3 +24,15 @@ def shared_samples() -> Path:
     if not folder.exists():
         pytest.skip(f"shared sample scans not found at {folder}")
     return folder
+
+
+@pytest.fixture(scope="module")
+def single_thread():
+    """Tiny networks run many small ops: one torch thread avoids OpenMP contention on busy machines.
+
+    Use with ``pytestmark = pytest.mark.usefixtures("single_thread")`` in a test module.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

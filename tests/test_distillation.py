@@ -26,13 +26,7 @@ from tests.helpers import REPO
 SGD = functools.partial(torch.optim.SGD, lr=0.01)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny networks run many small ops: one thread avoids OpenMP contention on busy machines."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(scope="module")

@@ -29,13 +29,7 @@ from tests.distill_helpers import SMALL, tiny_teacher
 FAST = InversionParams(iterations=30, lr=0.1, bn=0.05, first_bn_multiplier=1.0, jitter=2, flip=False)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny networks run many small ops: one thread avoids OpenMP contention on busy machines."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(scope="module")
