@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from sigbench.runner.build import build_data, build_task, check
 from sigbench.runner.checkpoints import read_checkpoint_config
 from sigbench.runner.train import train
 from sigbench.runner.validation import ConfigError
+from tests.helpers import REPO
 from tests.train_helpers import EXPERIMENTS, TINY_SYNTHETIC, compose_train, run_cli
 
 
@@ -165,3 +167,39 @@ def test_same_seed_same_numbers_on_cpu(tmp_path) -> None:
     assert not torch.equal(
         s1["backbone.conv_layers.conv1.conv.weight"], s3["backbone.conv_layers.conv1.conv.weight"]
     )
+
+
+def test_eval_cli_on_another_dataset_matches_the_python_api(toy_npz, tmp_path) -> None:
+    """``sigbench-eval data=npz data.dataset=...``: the CLI resolves the data config (``seed: ${seed}``)
+    and gives the same EER as :func:`evaluate_checkpoint` called with the equivalent plain dict."""
+    from sigbench.runner.evaluate import evaluate_checkpoint
+
+    train(compose_train(["experiment=smoke", "trainer.max_epochs=1", *TINY_SYNTHETIC], tmp_path / "run"))
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    options = ["protocol.folds=2", "protocol.exp_users=[0,8]"]
+    options += ["protocol.options.gen_for_ref=3", "protocol.options.gen_for_test=3"]
+    result = run_cli(
+        [
+            "sigbench-eval",
+            f"ckpt={ckpt}",
+            "data=npz",
+            f"data.dataset={toy_npz}",
+            "data.num_workers=0",
+            "protocol=distance",
+            *options,
+            "cache_features=false",
+            f"hydra.run.dir={tmp_path / 'eval'}",
+        ],
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    cli_eer = json.loads((tmp_path / "eval" / "distance" / "results.json").read_text())["summary"]
+    data_cfg = OmegaConf.to_container(compose_train(["data=npz"], tmp_path).data)
+    data_cfg.update(dataset=str(toy_npz), num_workers=0, seed=1234)
+    protocol = OmegaConf.to_container(OmegaConf.load(REPO / "conf" / "protocol" / "distance.yaml"))
+    protocol.update(folds=2, exp_users=[0, 8])
+    protocol["options"].update(gen_for_ref=3, gen_for_test=3)
+    api = evaluate_checkpoint(ckpt, {"distance": protocol}, out_dir=tmp_path / "api", data_cfg=data_cfg)
+    eer = api["distance"]["metrics"]["EER"]["mean"]
+    assert 0.0 <= eer <= 1.0
+    assert cli_eer["metrics"]["EER"]["mean"] == pytest.approx(eer, abs=1e-12)
