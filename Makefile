@@ -35,6 +35,11 @@ format: $(STAMP)  ## apply ruff formatting and safe fixes
 bench: $(STAMP)  ## run the benchmarks (prints figures and ratios)
 	$(BIN)/python benchmarks/preprocess.py
 	$(BIN)/python benchmarks/train_throughput.py
+	$(BIN)/python benchmarks/synth.py
+
+figure: $(STAMP)  ## render the README figures (synthetic signatures, synthesised pages)
+	$(BIN)/python scripts/render_synthetic_figure.py
+	$(BIN)/python scripts/render_synth_pages_figure.py
 
 clean:  ## remove outputs and caches (keeps .venv)
 	rm -rf outputs .pytest_cache .ruff_cache

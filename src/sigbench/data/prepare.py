@@ -40,6 +40,7 @@ from sigbench.atomic import atomic_write_text
 from sigbench.data.datasets.base import YFORG_NAMES, DatasetAdapter, SignatureRecord, describe_files
 from sigbench.data.formats import SignatureDataset, save_dataset
 from sigbench.data.preprocess import DEFAULT_IMG_SIZE, canvas_fits, load_grayscale, preprocess_signature
+from sigbench.progress import ProgressBar
 
 log = logging.getLogger(__name__)
 
@@ -269,49 +270,16 @@ class _Pool:
             raise
 
 
-class _Progress:
-    """A rich progress bar on stderr, or nothing when disabled."""
-
-    def __init__(self, enabled: bool):
-        self.enabled = enabled
-        self.progress: Any = None
-
-    def __enter__(self) -> _Progress:
-        if self.enabled:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self.progress = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-                console=Console(stderr=True),
-            )
-            self.progress.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.progress is not None:
-            self.progress.__exit__(*exc)
-
-    def task(self, description: str, total: int) -> Callable[[int], None]:
-        if self.progress is None:
-            return lambda n: None
-        task_id = self.progress.add_task(description, total=total)
-        return lambda n: self.progress.advance(task_id, n)
-
-
 # ------------------------------------------------------------------------------------------ public steps
 
 
 def hash_files(paths: Sequence[str | Path], workers: int = 2, progress: bool = False) -> list[str | None]:
     """md5 of each file (``None`` when unreadable), computed in ``workers`` processes (0: this one)."""
-    with _Pool(workers) as pool, _Progress(progress) as ui:
+    with _Pool(workers) as pool, ProgressBar(progress) as ui:
         return _hash_files(pool, [str(p) for p in paths], ui)
 
 
-def _hash_files(pool: _Pool, paths: list[str], ui: _Progress) -> list[str | None]:
+def _hash_files(pool: _Pool, paths: list[str], ui: ProgressBar) -> list[str | None]:
     hashes: list[str | None] = [None] * len(paths)
     advance = ui.task("hashing", len(paths))
 
@@ -451,7 +419,7 @@ def prepare_dataset(
     names = [adapter.relative_name(r.path) for r in records]
     paths = [str(r.path) for r in records]
 
-    with _Pool(workers) as pool, _Progress(progress) as ui:
+    with _Pool(workers) as pool, ProgressBar(progress) as ui:
         keep, duplicates = list(range(len(records))), []
         if dedup:
             keep, duplicates = find_duplicates(records, _hash_files(pool, paths, ui), names)
@@ -496,7 +464,7 @@ def prepare_dataset(
 
 def _preprocess_into(
     pool: _Pool,
-    ui: _Progress,
+    ui: ProgressBar,
     paths: list[str],
     canvas: tuple[int, int],
     size: tuple[int, int],

@@ -37,8 +37,11 @@ SYSTEM_FONT_DIRS = (
 )
 #: Characters a font must map to be used for a script.
 SCRIPT_PROBES = {"latin": "AaQqZz09&", "chinese": "签名日期合同"}
-#: Fonts whose character map claims every code point but which draw placeholder boxes (matplotlib ships one).
-PLACEHOLDER_FONTS = ("lastresort",)
+#: Substrings (lower case) of font file names that are not text faces: a placeholder font whose character map
+#: claims every code point but draws boxes (matplotlib ships one), and TeX math / symbol fonts (``cmex10``,
+#: ``cmsy10``, ``cmmi10``, ``DejaVuMathTeXGyre``) that map letters to brackets and arrows. A page set in
+#: them looks nothing like print, and they pass any character-map probe, so they are excluded by name.
+NOT_TEXT_FONTS = ("lastresort", "cmex", "cmsy", "cmmi", "math", "symbol", "dingbat", "wingding")
 
 
 def _matplotlib_font_dir() -> Path | None:
@@ -88,7 +91,7 @@ def _discover(dirs: tuple[Path, ...], script: str) -> tuple[Path, ...]:
     found = sorted(
         {p for d in dirs for p in d.rglob("*") if p.suffix.lower() in FONT_SUFFIXES and p.is_file()}
     )
-    usable = [p for p in found if not any(bad in p.name.lower() for bad in PLACEHOLDER_FONTS)]
+    usable = [p for p in found if not any(bad in p.name.lower() for bad in NOT_TEXT_FONTS)]
     return tuple(p for p in usable if _covers(p, probe))
 
 

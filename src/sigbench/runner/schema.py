@@ -68,8 +68,91 @@ class EmbedSchema:
     data: Any = None
 
 
+@dataclass
+class SegmentSchema:
+    name: str = "segment"
+    ckpt: str = "???"  # a sigbench segmentation checkpoint (model and training scale from its config)
+    input: str = "???"  # an image file or a folder of images
+    output: str = "???"  # folder for <stem>.png masks (0/255)
+    gt: str | None = None  # folder of ground-truth masks: print fgIoU / F / mean SSIM
+    overlays: bool = False  # also write <output>/overlays/<stem>.jpg
+    tile: int | None = None  # tile side (None: 512 for crop-trained models, data.long_side for pages)
+    overlap: int = 64
+    long_side: int | None = None  # None: the checkpoint's data.long_side
+    threshold: float | None = None  # None: the checkpoint's task.threshold
+    batch_size: int = 8
+    device: str = "auto"
+    paths: Any = None
+
+
+@dataclass
+class CleanSchema:
+    name: str = "clean"
+    mode: str = "files"  # files: clean images / a dataset; downstream: EER clean vs cluttered vs cleaned
+    ckpt: str = "???"  # the cleaner checkpoint (a sigbench-train run of task=cleaning)
+    input: str | None = None  # files: an image, a folder of images, or a sigver .npz / dataset folder
+    output: str | None = None  # files: a folder of PNGs; a dataset path for a dataset input
+    invert: str = "auto"  # auto | true | false: dark-ink-on-paper images are inverted for the cleaner
+    extractor: str | None = None  # downstream: the feature extractor checkpoint
+    clutter: Any = None  # downstream: a Clutter config; None = the clutter the cleaner was trained on
+    clutter_seed: int = 0
+    cache_features: bool = True
+    batch_size: int = 64
+    device: str = "auto"
+    paths: Any = None
+    protocol: Any = None
+    data: Any = None
+
+
+@dataclass
+class DetectSchema:
+    name: str = "detect"
+    ckpt: str = "???"  # a sigbench detection checkpoint (model and page geometry from its config)
+    input: str = "???"  # an image, a PDF or a folder of them
+    output: str = "???"  # folder for <stem>.json / .txt / _annotated.jpg and crops/
+    gt: str | None = None  # folder of AOSSig label txt files: score the predictions at IoU 0.5 and 0.75
+    batch_size: int = 4
+    device: str = "auto"
+    dpi: int = 200
+    long_side: int | None = None  # None: as trained; 0: full size
+    tile_size: int | None = None  # None: as trained; 0: no tiling
+    tile_overlap: int | None = None
+    score_threshold: float = 0.5
+    crops: bool = True
+    annotated: bool = True
+    seed: int = 42
+    paths: Any = None
+
+
+@dataclass
+class SynthSchema:
+    name: str = "synth"
+    out_dir: str = "???"  # the set's folder (AOSSig layout + coco/ + yolo/)
+    num_pages: int = 100
+    levels: list[int] = field(default_factory=lambda: [1, 2, 3, 4, 5])
+    test_fraction: float = 0.2
+    fusions: list[str] = field(default_factory=lambda: ["alpha", "poisson", "ink"])
+    capture: list[str] = field(default_factory=lambda: ["scan", "photo"])
+    classes: list[str] = field(default_factory=lambda: ["signature"])
+    page_size: Any = "default"  # default | a4_300dpi | [H, W]
+    source: Any = "synthetic"  # synthetic (args in `synthetic`) | a prepared set path | {folder: PATH}
+    synthetic: Any = field(default_factory=dict)
+    templates: list[str] | None = None  # labelme JSON templates instead of generated ones
+    random_places: int = 0
+    bilevel: bool = False
+    seed: int = 0
+    num_workers: int = 0
+    overwrite: bool = False
+    progress: bool = True
+    paths: Any = None
+
+
 def register_schemas() -> None:
     store = ConfigStore.instance()
     store.store(name="train_schema", node=TrainSchema)
     store.store(name="eval_schema", node=EvalSchema)
     store.store(name="embed_schema", node=EmbedSchema)
+    store.store(name="segment_schema", node=SegmentSchema)
+    store.store(name="clean_schema", node=CleanSchema)
+    store.store(name="detect_schema", node=DetectSchema)
+    store.store(name="synth_schema", node=SynthSchema)
