@@ -61,7 +61,7 @@ def save_feature_file(path: str | Path, fs: FeatureSet) -> Path:
     return atomic_write(path, lambda fh: np.savez(fh, features=fs.features, y=fs.y, yforg=fs.yforg))
 
 
-def _file_identity(path: str | Path) -> dict[str, Any]:
+def file_identity(path: str | Path) -> dict[str, Any]:
     stat = Path(path).stat()
     return {"path": str(Path(path).resolve()), "size": stat.st_size, "mtime": stat.st_mtime_ns}
 
@@ -176,7 +176,7 @@ def dataset_from_data_config(data_cfg: dict[str, Any]) -> tuple[SignatureDataset
     dm = instantiate(OmegaConf.create(data_cfg))
     source = data_cfg.get("dataset")
     if isinstance(source, str):
-        identity: Any = _file_identity(source)
+        identity: Any = file_identity(source)
     else:
         identity = (
             OmegaConf.to_container(OmegaConf.create(source), resolve=True) if source is not None else None
@@ -201,10 +201,10 @@ def _extractor(ckpt: str | Path | None, weights: str | Path | None, variant: str
     from sigbench.runner.build import load_task
 
     if ckpt is not None:
-        return (lambda: load_task(ckpt)[0].backbone), {"ckpt": _file_identity(ckpt)}
+        return (lambda: load_task(ckpt)[0].backbone), {"ckpt": file_identity(ckpt)}
     if weights is not None:
         return (lambda: signet_from_sigver(weights, variant)), {
-            "weights": _file_identity(weights),
+            "weights": file_identity(weights),
             "variant": variant,
         }
     raise ConfigError("one of ckpt, weights or features is required")
