@@ -8,8 +8,6 @@ default reduction), ``val/ssim`` the mean SSIM (11 x 11 Gaussian window, sigma 1
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytorch_lightning as pl
 import torch
 import torchvision
@@ -19,9 +17,7 @@ from torchmetrics.functional.image import structural_similarity_index_measure
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
 from sigbench.data.transforms import to_model_input
-
-OptimizerFactory = Callable[..., torch.optim.Optimizer]
-SchedulerFactory = Callable[[torch.optim.Optimizer], torch.optim.lr_scheduler.LRScheduler]
+from sigbench.optim import OptimizerFactory, SchedulerFactory, optimizer_config
 
 
 class L1SSIMLoss(nn.Module):
@@ -79,13 +75,7 @@ class CleaningTask(pl.LightningModule):
         return self.backbone(to_model_input(x))
 
     def configure_optimizers(self) -> dict:
-        optimizer = self.optimizer_factory(self.parameters())
-        if self.scheduler_factory is None:
-            return {"optimizer": optimizer}
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer), "interval": "epoch"},
-        }
+        return optimizer_config(self.parameters(), self.optimizer_factory, self.scheduler_factory)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         loss = self.loss_fn(self(batch["noisy"]), to_model_input(batch["clean"]))

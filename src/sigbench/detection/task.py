@@ -14,7 +14,7 @@ A few validation pages are drawn to TensorBoard with ground truth in green and p
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import pytorch_lightning as pl
 import torch
@@ -25,9 +25,8 @@ from torchvision.utils import draw_bounding_boxes
 
 from sigbench.detection.evaluate import evaluate_pages
 from sigbench.documents.formats import Annotation
+from sigbench.optim import OptimizerFactory, SchedulerFactory, optimizer_config
 
-OptimizerFactory = Callable[..., torch.optim.Optimizer]
-SchedulerFactory = Callable[[torch.optim.Optimizer], torch.optim.lr_scheduler.LRScheduler]
 Batch = tuple[list[torch.Tensor], list[dict[str, torch.Tensor]], list[dict]]
 GT_COLOUR, PRED_COLOUR = (0, 200, 0), (230, 0, 0)
 
@@ -216,8 +215,4 @@ class DetectionTask(pl.LightningModule):
             self._drawn += 1
 
     def configure_optimizers(self) -> dict:
-        optimizer = self.optimizer_factory(self.parameters())
-        if self.scheduler_factory is None:
-            return {"optimizer": optimizer}
-        scheduler = {"scheduler": self.scheduler_factory(optimizer), "interval": "epoch"}
-        return {"optimizer": optimizer, "lr_scheduler": scheduler}
+        return optimizer_config(self.parameters(), self.optimizer_factory, self.scheduler_factory)

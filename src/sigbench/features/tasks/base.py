@@ -4,7 +4,6 @@ held-out verification EER that makes each run report a verification figure, what
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 import numpy as np
 import pytorch_lightning as pl
@@ -15,11 +14,10 @@ from torch import nn
 
 from sigbench.data.transforms import to_model_input
 from sigbench.features.tasks.distributed import gather_in_order
+from sigbench.optim import OptimizerFactory, SchedulerFactory, optimizer_config
 from sigbench.verification.holdout import holdout_verification
 
 log = logging.getLogger(__name__)
-OptimizerFactory = Callable[..., torch.optim.Optimizer]
-SchedulerFactory = Callable[[torch.optim.Optimizer], torch.optim.lr_scheduler.LRScheduler]
 
 
 class FeatureTask(pl.LightningModule):
@@ -75,13 +73,7 @@ class FeatureTask(pl.LightningModule):
         return self.backbone(to_model_input(x, self.channels_last))
 
     def configure_optimizers(self) -> dict:
-        optimizer = self.optimizer_factory(self.parameters())
-        if self.scheduler_factory is None:
-            return {"optimizer": optimizer}
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer), "interval": "epoch"},
-        }
+        return optimizer_config(self.parameters(), self.optimizer_factory, self.scheduler_factory)
 
     def _val_kind(self, dataloader_idx: int) -> str:
         kinds = getattr(self.trainer.datamodule, "val_loader_kinds", None) if self._trainer else None
