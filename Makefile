@@ -36,6 +36,7 @@ bench: $(STAMP)  ## run the benchmarks (prints figures and ratios)
 	$(BIN)/python benchmarks/preprocess.py
 	$(BIN)/python benchmarks/train_throughput.py
 	$(BIN)/python benchmarks/synth.py
+	$(BIN)/python benchmarks/detect.py
 
 figure: $(STAMP)  ## render the README figures (synthetic signatures, synthesised pages)
 	$(BIN)/python scripts/render_synthetic_figure.py
