@@ -15,12 +15,13 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 from sigbench.detection.augment import box_augmentation
-from sigbench.detection.data import DetectionDataModule, PageDataset, read_image
+from sigbench.detection.data import DetectionDataModule, PageDataset
 from sigbench.detection.infer import detect_pages, iter_pages, list_inputs
 from sigbench.detection.models import Detector, build_detector
 from sigbench.detection.pages import read_pages
 from sigbench.detection.tiling import axis_starts, clip_boxes, merge_tile_detections, resize_long_side
-from sigbench.documents.formats import FormatError, read_quads
+from sigbench.documents.formats import read_quads
+from sigbench.images import read_rgb
 from sigbench.runner.validation import ConfigError
 from tests.detection_helpers import make_layout
 from tests.train_helpers import compose_train, run_cli
@@ -115,7 +116,7 @@ def test_the_four_readers_give_the_same_boxes(layout: Path) -> None:
             assert (record.width, record.height) == (192, 128)
     # the boxes are tight on the drawn ink
     page = reference[sorted(reference)[0]]
-    assert tuple(page.boxes[0].astype(int)) == dark_bounds(read_image(page.image))
+    assert tuple(page.boxes[0].astype(int)) == dark_bounds(read_rgb(page.image))
     # a class list without `signature` keeps no objects
     assert all(len(r.boxes) == 0 for r in read_pages(layout, "aossig", "test", ["date"]))
 
@@ -123,8 +124,8 @@ def test_the_four_readers_give_the_same_boxes(layout: Path) -> None:
 def test_readers_name_the_bad_file(layout: Path, tmp_path: Path) -> None:
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(b"not an image")
-    with pytest.raises(FormatError, match="broken.jpg"):
-        read_image(bad)
+    with pytest.raises(ValueError, match="broken.jpg"):
+        read_rgb(bad)
     with pytest.raises(FileNotFoundError, match="levels"):
         read_pages(layout, "aossig", "training", CLASSES, levels=["L4"])
     with pytest.raises(ValueError, match="format 'voc'"):

@@ -17,7 +17,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import pytorch_lightning as pl
 import torch
@@ -26,19 +25,11 @@ from torch.utils.data import DataLoader, Dataset
 from sigbench.detection.augment import LABEL_FIELD
 from sigbench.detection.pages import PageRecord, read_pages
 from sigbench.detection.tiling import clip_boxes, crop_tile, resize_long_side, tile_origins
-from sigbench.documents.formats import FormatError
+from sigbench.images import read_rgb
 
 log = logging.getLogger(__name__)
 PathSource = str | os.PathLike | Callable[[], str | os.PathLike]
 Item = tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, Any]]
-
-
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """An image file as ``H x W x 3`` uint8 RGB; a clear error naming a missing or unreadable file."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise FormatError(f"{path}: cannot read the image (missing, not an image, or an unsupported format)")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def scaled_size(width: int, height: int, long_side: int | None) -> tuple[int, int]:
@@ -93,7 +84,7 @@ class PageDataset(Dataset):
     def __getitem__(self, item: int) -> Item:
         index, x0, y0 = self.items[item]
         record = self.records[index]
-        image, scale = resize_long_side(read_image(record.image), self.long_side)
+        image, scale = resize_long_side(read_rgb(record.image), self.long_side)
         boxes, labels = record.boxes * scale, record.labels
         name = record.name
         if self.tile_size is not None:

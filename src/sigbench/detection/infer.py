@@ -27,12 +27,11 @@ import numpy as np
 import torch
 
 from sigbench.atomic import atomic_write_bytes
-from sigbench.detection.data import read_image
 from sigbench.detection.task import to_annotations
 from sigbench.detection.tiling import crop_tile, merge_tile_detections, resize_long_side, tile_origins
 from sigbench.documents.formats import atomic_write_text, write_quads
+from sigbench.images import IMAGE_SUFFIXES, find_images, read_rgb
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
 PDF_SUFFIX = ".pdf"
 BOX_COLOUR = (0, 0, 230)  # BGR red, as the validation pages draw predictions
 
@@ -55,18 +54,7 @@ class PageDetections:
 
 def list_inputs(path: str | os.PathLike) -> list[Path]:
     """The images / PDFs to process: ``path`` itself, or a folder's supported files (sorted, top level)."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"input {path} does not exist")
-    suffixes = (*IMAGE_SUFFIXES, PDF_SUFFIX)
-    if path.is_file():
-        if path.suffix.lower() not in suffixes:
-            raise ValueError(f"input {path}: unsupported file type (expected one of {', '.join(suffixes)})")
-        return [path]
-    files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
-    if not files:
-        raise FileNotFoundError(f"input folder {path} has no images or PDFs ({', '.join(suffixes)})")
-    return files
+    return find_images(path, (*IMAGE_SUFFIXES, PDF_SUFFIX))
 
 
 def rasterise_pdf(path: Path, dpi: int) -> Iterator[np.ndarray]:
@@ -94,7 +82,7 @@ def iter_pages(files: Sequence[Path], dpi: int = 200) -> Iterator[tuple[str, str
         if path.suffix.lower() == PDF_SUFFIX:
             pages = ((f"{path.stem}_p{i + 1:03d}", page) for i, page in enumerate(rasterise_pdf(path, dpi)))
         else:
-            pages = iter([(path.stem, read_image(path))])
+            pages = iter([(path.stem, read_rgb(path))])
         for stem, page in pages:
             if stem in seen:
                 raise ValueError(

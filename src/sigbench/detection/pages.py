@@ -34,11 +34,11 @@ from sigbench.documents.formats import (
     read_gedi_page,
 )
 from sigbench.documents.formats import read_quads as read_quad_file
+from sigbench.images import IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)
 FORMATS = ("aossig", "coco", "yolo", "gedi")
 SPLITS = ("training", "test")
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
 
 
 @dataclass(frozen=True)

@@ -37,12 +37,12 @@ from sigbench.cleaning.apply import clean_image_list, clean_images
 from sigbench.cleaning.noise import Clutter, clutter_dataset
 from sigbench.data.formats import SignatureDataset, load_dataset, save_dataset
 from sigbench.features.extract import extract_features, pick_device
+from sigbench.images import find_images, read_grey
 from sigbench.runner.build import load_task
 from sigbench.runner.checkpoints import read_checkpoint_config
 from sigbench.runner.summary import print_summary
 from sigbench.runner.validation import ConfigError
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 INVERT = ("auto", "true", "false")
 ARMS = ("clean", "cluttered", "cleaned")
 
@@ -71,26 +71,6 @@ def load_cleaner(ckpt: str | Path, device: str = "cpu") -> nn.Module:
 
 
 # ------------------------------------------------------------------------------------------- files mode
-def find_images(path: Path) -> list[Path]:
-    """``path`` itself, or the images under a folder (recursively, sorted)."""
-    if path.is_file():
-        if path.suffix.lower() not in IMAGE_SUFFIXES:
-            raise ConfigError(
-                f"input: {path} is not an image ({', '.join(IMAGE_SUFFIXES)}) or a dataset .npz"
-            )
-        return [path]
-    files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise ConfigError(f"input: no images ({', '.join(IMAGE_SUFFIXES)}) under {path}")
-    return files
-
-
-def read_grey(path: Path) -> np.ndarray:
-    """An image file as uint8 grey (8- or 16-bit, grey / RGB / RGBA); fails naming the file."""
-    img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    if img is None:
-        raise ConfigError(f"input: cannot read {path} as an image")
-    return img
 
 
 def _needs_inversion(img: np.ndarray, invert: str) -> bool:
@@ -158,7 +138,7 @@ def clean(cfg: DictConfig) -> dict[str, str]:
         written = clean_dataset_file(model, source, output, cfg.batch_size, cfg.device)
         notes = {"cleaned dataset": str(written)}
     else:
-        files = find_images(source)
+        files = find_images(source, recursive=True)
         root = source if source.is_dir() else source.parent
         paths = clean_files(model, files, root, output, str(cfg.invert), cfg.batch_size, cfg.device)
         notes = {"images": str(len(paths)), "output": str(output)}
