@@ -19,7 +19,7 @@ from sigbench.cleaning.models import Cleaner, SmallUNet
 from sigbench.cleaning.noise import Clutter, add_clutter, clutter_dataset, clutter_layer, line_mask
 from sigbench.cleaning.task import CleaningTask
 from sigbench.runner.build import build_data, build_task, check
-from tests.train_helpers import compose_train, run_cli
+from tests.train_helpers import TINY_SYNTHETIC, compose_train, run_cli
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -29,14 +29,7 @@ ONLY_LINES = dict(
 )
 
 # the tiny population of tests.train_helpers.TINY_SYNTHETIC (same cache file), cleaner and extractor alike
-TINY_DATA = [
-    "data.dataset.num_writers=6",
-    "data.dataset.genuine_per_writer=6",
-    "data.dataset.forgeries_per_writer=1",
-    "data.dataset.num_workers=0",
-    "data.train_users=[0,4]",
-    "data.holdout_users=[4,6]",
-]
+TINY_DATA = [o for o in TINY_SYNTHETIC if not o.startswith("task.")]
 TINY_CLEANER = [
     "experiment=signver_cleaner_cpu",
     *TINY_DATA,

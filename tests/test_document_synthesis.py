@@ -211,21 +211,23 @@ def test_signver_classes_and_unannotated_distractors(monkeypatch: pytest.MonkeyP
     assert not kinds
 
 
+# five tiny pages at two levels with every SignVerOD class: the set most tests read
+SMALL_SET = dict(
+    num_pages=5,
+    levels=(1, 4),
+    test_fraction=0.4,
+    capture=("none", "photo"),
+    classes=LABELS,
+    page_size=SMALL,
+    source={"synthetic": {"num_writers": 5, "samples_per_writer": 2}},
+    seed=11,
+    progress=False,
+)
+
+
 @pytest.fixture(scope="module")
 def small_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("docs") / "set"
-    return synthesize_dataset(
-        root,
-        num_pages=5,
-        levels=(1, 4),
-        test_fraction=0.4,
-        capture=("none", "photo"),
-        classes=LABELS,
-        page_size=SMALL,
-        source={"synthetic": {"num_writers": 5, "samples_per_writer": 2}},
-        seed=11,
-        progress=False,
-    )
+    return synthesize_dataset(tmp_path_factory.mktemp("docs") / "set", **SMALL_SET)
 
 
 def test_layout_and_exports_read_back_to_the_same_boxes(small_set: Path) -> None:
@@ -256,19 +258,7 @@ def test_layout_and_exports_read_back_to_the_same_boxes(small_set: Path) -> None
 
 
 def test_same_seed_same_bytes_for_any_worker_count(small_set: Path, tmp_path: Path) -> None:
-    again = synthesize_dataset(
-        tmp_path / "again",
-        num_pages=5,
-        levels=(1, 4),
-        test_fraction=0.4,
-        capture=("none", "photo"),
-        classes=LABELS,
-        page_size=SMALL,
-        source={"synthetic": {"num_writers": 5, "samples_per_writer": 2}},
-        seed=11,
-        num_workers=2,
-        progress=False,
-    )
+    again = synthesize_dataset(tmp_path / "again", **SMALL_SET, num_workers=2)
     left = sorted(p.relative_to(small_set) for p in small_set.rglob("*") if p.is_file())
     right = sorted(p.relative_to(again) for p in again.rglob("*") if p.is_file())
     assert left == right
