@@ -203,7 +203,7 @@ def test_experiments_follow_the_aossig_recipe(name, tmp_path):
     assert cfg.scheduler._target_ == "torch.optim.lr_scheduler.PolynomialLR"
     assert cfg.task.scheduler_interval == "step"
     assert (cfg.callbacks.model_checkpoint.monitor, cfg.callbacks.model_checkpoint.mode) == (
-        "val/f_iou",
+        "val/f_iou_ink",
         "max",
     )
 
