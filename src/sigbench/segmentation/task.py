@@ -21,12 +21,10 @@ from pytorch_lightning.loggers import TensorBoardLogger
 from torch import nn
 
 from sigbench.data.transforms import to_model_input
-from sigbench.optim import OptimizerFactory, SchedulerFactory, optimizer_config
+from sigbench.optim import INTERVALS, OptimizerFactory, SchedulerFactory, optimizer_config
 from sigbench.segmentation.evaluate import mask_scores, summarize
 from sigbench.segmentation.losses import SegmentationLoss
 from sigbench.segmentation.overlay import overlay
-
-INTERVALS = ("epoch", "step")
 
 
 class SegmentationTask(pl.LightningModule):
