@@ -203,3 +203,17 @@ def test_eval_cli_on_another_dataset_matches_the_python_api(toy_npz, tmp_path) -
     eer = api["distance"]["metrics"]["EER"]["mean"]
     assert 0.0 <= eer <= 1.0
     assert cli_eer["metrics"]["EER"]["mean"] == pytest.approx(eer, abs=1e-12)
+
+
+def test_reported_metrics_are_epoch_scalars_of_any_task() -> None:
+    from sigbench.runner.train import reported
+
+    metrics = {
+        "train/loss": torch.tensor(1.5),
+        "train/loss_step": torch.tensor(2.0),
+        "train/loss_epoch": torch.tensor(1.5),
+        "val/f_50": torch.tensor(0.25),
+        "val/per_class": torch.zeros(3),
+        "lr-Adam": torch.tensor(0.1),
+    }
+    assert reported(metrics) == {"train/loss": 1.5, "val/f_50": 0.25}

@@ -17,7 +17,7 @@ from sigbench.runner.summary import print_summary
 from sigbench.runner.validation import ConfigError
 
 log = logging.getLogger(__name__)
-# Epoch-level metrics of any task are reported; per-step duplicates ("..._step") are left to TensorBoard.
+# Epoch-level metrics of any task are reported; Lightning's "_step" / "_epoch" copies of a metric are not.
 REPORTED_PREFIXES = ("train/", "val/", "test/")
 
 
@@ -30,7 +30,7 @@ def reported(metrics: dict[str, Any]) -> dict[str, float]:
     return {
         k: float(v)
         for k, v in sorted(metrics.items())
-        if k.startswith(REPORTED_PREFIXES) and not k.endswith("_step") and _is_scalar(v)
+        if k.startswith(REPORTED_PREFIXES) and not k.endswith(("_step", "_epoch")) and _is_scalar(v)
     }
 
 
