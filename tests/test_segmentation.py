@@ -122,6 +122,16 @@ def test_models_return_logits_at_input_size():
         deeplabv3("vgg16")
 
 
+def test_deeplab_batchnorm_momentum_tracks_from_scratch_weights():
+    """torchvision's MobileNetV3 BatchNorm momentum (0.01) left eval-mode predictions empty after CPU-sized
+    training; the builder sets every BatchNorm layer's momentum (0.1 by default, None keeps torchvision's)."""
+    norms = lambda net: [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]  # noqa: E731
+    assert {m.momentum for m in norms(deeplabv3("mobilenet_v3_large"))} == {0.1}
+    assert 0.01 in {m.momentum for m in norms(deeplabv3("mobilenet_v3_large", bn_momentum=None))}
+    with pytest.raises(ValueError, match="bn_momentum"):
+        deeplabv3("mobilenet_v3_large", bn_momentum=0.0)
+
+
 # ---------------------------------------------------------------------------------------------- data
 
 
