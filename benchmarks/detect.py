@@ -19,10 +19,10 @@ from pathlib import Path
 
 import torch
 
-from sigbench.detection.data import read_image
 from sigbench.detection.infer import detect_pages
 from sigbench.detection.models import build_detector
 from sigbench.documents.synthesize import synthesize_dataset
+from sigbench.images import read_rgb
 
 
 def synthesis(out: Path, pages: int, workers: list[int]) -> Path:
@@ -43,7 +43,7 @@ def synthesis(out: Path, pages: int, workers: list[int]) -> Path:
 
 
 def detection(args: argparse.Namespace, root: Path) -> None:
-    images = [read_image(p) for p in sorted(root.glob("L*/data/*/*.jpg"))]
+    images = [read_rgb(p) for p in sorted(root.glob("L*/data/*/*.jpg"))]
     device = torch.device(args.device)
     if args.ckpt:
         from sigbench.runner.build import load_task
