@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import time
 from collections.abc import Mapping
@@ -33,23 +34,12 @@ def run(cfg: DictConfig) -> Path:
 
     plain = OmegaConf.to_container(cfg, resolve=True)
     start = time.perf_counter()
+    # every synthesize_dataset argument is a key of conf/synth.yaml of the same name, except the source
+    names = set(inspect.signature(synthesize_dataset).parameters) - {"out_dir", "source"}
     root = synthesize_dataset(
         plain["out_dir"],
-        num_pages=plain["num_pages"],
-        levels=plain["levels"],
-        test_fraction=plain["test_fraction"],
-        fusions=plain["fusions"],
-        capture=plain["capture"],
-        classes=plain["classes"],
-        page_size=plain["page_size"],
         source=source_spec(plain["source"], plain["synthetic"]),
-        templates=plain["templates"],
-        random_places=plain["random_places"],
-        bilevel=plain["bilevel"],
-        seed=plain["seed"],
-        num_workers=plain["num_workers"],
-        progress=plain["progress"],
-        overwrite=plain["overwrite"],
+        **{name: plain[name] for name in names},
     )
     counts = json.loads((root / CONFIG_FILE).read_text(encoding="utf-8"))["counts"]
     elapsed = time.perf_counter() - start

@@ -21,8 +21,6 @@ ids and a per-sample ``source``, for pre-training on more writers than one datas
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -30,6 +28,7 @@ from typing import Any
 
 from filelock import FileLock
 
+from sigbench.cachekey import config_key, digest, module_sources
 from sigbench.data import prepare, preprocess
 from sigbench.data.combine import combine_datasets
 from sigbench.data.datasets.base import DatasetAdapter, ScanResult
@@ -46,10 +45,7 @@ Source = SignatureDataset | str | Path | Callable[[], SignatureDataset]
 
 def _code_digest() -> str:
     """Hash of the code that turns scans into arrays: a change there must miss the cache."""
-    digest = hashlib.sha256()
-    for module in (preprocess, prepare):
-        digest.update(Path(module.__file__).read_bytes())
-    return digest.hexdigest()[:16]
+    return digest(*module_sources(preprocess, prepare))
 
 
 def _files_digest(adapter: DatasetAdapter, scan: ScanResult) -> str:
@@ -58,15 +54,15 @@ def _files_digest(adapter: DatasetAdapter, scan: ScanResult) -> str:
     Reading the bytes would be exact but costs as much as the hashing pass of a prepare run; size and
     modification time catch replaced or edited files, as ``make`` and ``rsync`` assume.
     """
-    digest = hashlib.sha256()
+    lines = []
     for record in scan.records:
         stat = record.path.stat()
         line = (
             f"{adapter.relative_name(record.path)}\t{record.writer_id}\t{record.yforg}\t{record.forger_id}"
             f"\t{stat.st_size}\t{stat.st_mtime_ns}\n"
         )
-        digest.update(line.encode())
-    return digest.hexdigest()
+        lines.append(line)
+    return digest(*lines, length=64)
 
 
 def cache_key(
@@ -89,8 +85,7 @@ def cache_key(
         "files": _files_digest(adapter, scan),
         "code": _code_digest(),
     }
-    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:20]
+    return config_key(config)
 
 
 def _require_folder(adapter: DatasetAdapter) -> None:

@@ -24,10 +24,10 @@ of workers, and the whole folder is written under a temporary name and renamed a
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import logging
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -40,6 +40,7 @@ from filelock import FileLock
 from joblib import Parallel, delayed
 
 from sigbench.atomic import atomic_dir
+from sigbench.cachekey import config_key, digest, module_sources
 from sigbench.data.synthetic.dataset import GENERATOR_VERSION
 from sigbench.documents.capture import CAPTURES, simulate_capture, transform_points
 from sigbench.documents.fonts import NOT_TEXT_FONTS, font_book
@@ -483,21 +484,15 @@ def _code_digest() -> str:
     """Hash of the page-making code and of the fonts found: either changes the pages, so the cache key."""
     from sigbench.documents import capture, fusion, handwriting, sources, stamps, templates, typeset
 
-    digest = hashlib.sha256()
-    for module in (capture, fusion, handwriting, sources, stamps, templates, typeset):
-        digest.update(Path(module.__file__).read_bytes())
-    digest.update(Path(__file__).read_bytes())
-    for script in ("latin", "chinese"):
-        book = font_book(script)
-        digest.update("\n".join(p.name for p in book.paths).encode())
-    digest.update(repr(NOT_TEXT_FONTS).encode())
-    return digest.hexdigest()[:16]
+    this = sys.modules[__name__]
+    code = module_sources(capture, fusion, handwriting, sources, stamps, templates, typeset, this)
+    fonts = ["\n".join(p.name for p in font_book(script).paths) for script in ("latin", "chinese")]
+    return digest(*code, *fonts, repr(NOT_TEXT_FONTS))
 
 
 def cache_key(cfg: dict[str, Any]) -> str:
     record = {**cfg, "code": _code_digest(), "synth_version": SYNTH_VERSION, "generator": GENERATOR_VERSION}
-    canonical = json.dumps(record, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:20]
+    return config_key(record)
 
 
 def load_or_synthesize(

@@ -8,8 +8,6 @@ That is what lets training and held-out writers be disjoint slices of one synthe
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import numbers
 from collections.abc import Iterable, Iterator
@@ -20,6 +18,7 @@ import cv2
 import numpy as np
 from joblib import Parallel, delayed
 
+from sigbench.cachekey import config_key, digest, module_sources
 from sigbench.data import preprocess
 from sigbench.data.formats import DatasetFormatError, SignatureDataset, load_dataset, save_npz
 from sigbench.data.synthetic.difficulty import Difficulty, resolve_difficulty
@@ -254,8 +253,7 @@ def assemble_dataset(batches: Iterable[WriterBatch], origin: str = "synthetic") 
 
 def _preprocess_digest() -> str:
     """Hash of the preprocessing code: a change there changes the stored images, so it must miss the cache."""
-    source = Path(preprocess.__file__).read_bytes()
-    return hashlib.sha256(source).hexdigest()[:16]
+    return digest(*module_sources(preprocess))
 
 
 def cache_config(
@@ -291,8 +289,7 @@ def cache_config(
 
 
 def cache_key(config: dict) -> str:
-    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:24]
+    return config_key(config, length=24)
 
 
 def load_or_generate(
