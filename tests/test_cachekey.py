@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 from sigbench import atomic
 from sigbench.cachekey import config_key, digest, module_sources
@@ -23,4 +24,4 @@ def test_config_key_ignores_key_order_but_not_values() -> None:
 
 def test_module_sources_are_the_files_bytes() -> None:
     (source,) = module_sources(atomic)
-    assert source == open(atomic.__file__, "rb").read()
+    assert source == Path(atomic.__file__).read_bytes()
