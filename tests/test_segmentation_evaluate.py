@@ -51,12 +51,16 @@ def test_binarised_with_greater_than_zero():
 
 
 def test_empty_masks_are_defined():
-    both = mask_scores(EMPTY, EMPTY)
-    assert both == {"f_iou": 1.0, "precision": 1.0, "recall": 1.0, "ssim": 1.0}
+    both = mask_scores(EMPTY, EMPTY, f_smoothing=0)
+    assert both == {"f_iou": 1.0, "f_score": 1.0, "precision": 1.0, "recall": 1.0, "ssim": 1.0}
+    assert mask_scores(EMPTY, EMPTY)["f_score"] == 2 / (2 + 8e-5)  # the F of a perfect image, as elsewhere
     false_alarm = mask_scores(EMPTY, PRED_A)
     assert (false_alarm["f_iou"], false_alarm["precision"], false_alarm["recall"]) == (0.0, 0.0, 0.0)
     missed = mask_scores(GT_A, EMPTY)
     assert (missed["f_iou"], missed["precision"], missed["recall"]) == (0.0, 0.0, 0.0)
+    assert (
+        false_alarm["f_score"] == missed["f_score"] == mask_scores(GT_A, EMPTY, f_smoothing=0)["f_score"] == 0
+    )
     for scores in (both, false_alarm, missed):
         assert all(np.isfinite(v) for v in scores.values())
     assert false_alarm["ssim"] == pytest.approx(skimage_ssim(EMPTY, PRED_A))
@@ -79,17 +83,31 @@ def test_ssim_rejects_images_smaller_than_the_window():
         ssim(np.zeros((6, 10)), np.zeros((6, 10)))
 
 
-def test_f_from_averaged_precision_and_recall():
-    rows = [
-        {"f_iou": 1.0, "precision": 1.0, "recall": 0.0, "ssim": 0.5},
-        {"f_iou": 0.0, "precision": 0.0, "recall": 1.0, "ssim": 1.0},
-    ]
-    out = summarize(rows)
-    # the mean of per-image F values would be 0; F of the mean P and R is 0.5
-    assert out["f_score"] == pytest.approx(0.5)
-    assert (out["f_iou"], out["mssim"], out["num_images"]) == (pytest.approx(0.5), pytest.approx(0.75), 2)
+# Image B: gt row 0 cols 0-3, pred row 0 cols 0-1 -> TP 2, FP 0, FN 2: P = 1, R = 0.5.
+GT_B = box_mask((8, 8), slice(0, 1), slice(0, 4))
+PRED_B = box_mask((8, 8), slice(0, 1), slice(0, 2))
+
+
+def test_f_is_the_mean_of_per_image_f():
+    # by hand: image A has P = R = 1/2, image B has P = 1, R = 1/2.
+    # per image (AOSSig seg_eval): F_A = 2 * 1/2 * 1/2 / (1 + e), F_B = 2 * 1 * 1/2 / (3/2 + e), e = 8e-5
+    e = 8e-5
+    f_a, f_b = 0.5 / (1 + e), 1.0 / (1.5 + e)
+    a, b = mask_scores(GT_A, PRED_A), mask_scores(GT_B, PRED_B)
+    assert (a["f_score"], b["f_score"]) == pytest.approx((f_a, f_b), rel=1e-12)
+    out = summarize([a, b])
+    assert out["f_score"] == pytest.approx((f_a + f_b) / 2, rel=1e-12)  # 0.58330...
+    # the two definitions differ here: F of the averaged P = 3/4 and R = 1/2 would be 0.6
+    assert (out["precision"], out["recall"]) == (0.75, 0.5)
+    assert abs(out["f_score"] - 2 * 0.75 * 0.5 / 1.25) > 0.01
+    # without the reference's constant F is the plain harmonic mean: (1/2 + 2/3) / 2
+    plain = summarize([mask_scores(GT_A, PRED_A, f_smoothing=0), mask_scores(GT_B, PRED_B, f_smoothing=0)])
+    assert plain["f_score"] == pytest.approx(7 / 12, rel=1e-12)
+    assert (out["f_iou"], out["num_images"]) == (pytest.approx((1 / 3 + 1 / 2) / 2), 2)
     with pytest.raises(ValueError, match="no images"):
         summarize([])
+    with pytest.raises(ValueError, match="f_smoothing"):
+        mask_scores(GT_A, PRED_A, f_smoothing=-1)
 
 
 def write(folder: Path, name: str, mask: np.ndarray) -> None:
@@ -108,7 +126,11 @@ def test_evaluate_masks_on_folders(tmp_path):
     assert out["f_iou"] == pytest.approx((1 / 3 + 1) / 4)
     assert out["precision"] == pytest.approx(0.375)
     assert out["recall"] == pytest.approx(0.375)
-    assert out["f_score"] == pytest.approx(0.375)
+    # per image F: a 2 * 1/2 * 1/2 / (1 + e), b that of P = R = 1, c and d 0; averaged
+    e = 8e-5
+    assert out["f_score"] == pytest.approx((0.5 / (1 + e) + 2 / (2 + e)) / 4, rel=1e-12)
+    plain = evaluate_masks(gt, pred, f_smoothing=0)
+    assert plain["f_score"] == pytest.approx((0.5 + 1) / 4)
     expected_ssim = np.mean([skimage_ssim(g, p) for g, p in cases.values()])
     assert out["mssim"] == pytest.approx(expected_ssim, abs=1e-9)
     assert out["num_images"] == 4

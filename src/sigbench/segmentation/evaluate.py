@@ -3,16 +3,19 @@
 Definitions, kept identical to the published protocol so numbers compare with the paper:
 
 * masks are binarised with ``> 0`` (any non-zero value, in any channel, is foreground);
-* per image: fgIoU = TP / (TP + FP + FN), foreground precision TP / (TP + FP) and recall TP / (TP + FN),
-  and SSIM of the two masks drawn as 0/255 images with a 7 x 7 window;
-* fgIoU, precision, recall and SSIM are averaged over images; F is computed once, from the image-averaged
-  precision and recall (not the mean of per-image F values).
+* per image: fgIoU = TP / (TP + FP + FN), foreground precision P = TP / (TP + FP), recall R = TP / (TP + FN),
+  F = 2PR / (P + R + 8e-5) (the reference's ``seg_eval.py`` adds that constant to the denominator;
+  ``f_smoothing=0`` gives the plain harmonic mean), and SSIM of the two masks drawn as 0/255 images with a
+  7 x 7 window;
+* fgIoU, F, precision, recall and SSIM are each averaged over images: F is the mean of the per-image F
+  values, as the reference computes it, not the F of the mean precision and recall.
 
 Empty masks. The reference divides by zero when both masks of an image are empty and returns NaN, which then
 poisons the average. Here a page with no signature on which nothing is predicted is a *perfect* answer:
-fgIoU = precision = recall = 1. Every other undefined ratio is 0, as the protocol says: an empty prediction on
-a page with ink has precision 0 (and recall 0); a non-empty prediction on a page without ink has recall 0
-(and precision 0). So an image contributes 1 only for the right answer, and no value is ever NaN.
+fgIoU = precision = recall = 1, and F is that of P = R = 1 (1 with ``f_smoothing=0``). Every other undefined
+ratio is 0, as the protocol says: an empty prediction on a page with ink has precision 0 (and recall 0, so F
+0); a non-empty prediction on a page without ink has recall 0 (and precision 0). So an image contributes a
+perfect score only for the right answer, and no value is ever NaN.
 
 SSIM follows ``skimage.metrics.structural_similarity(gt, pred, win_size=7, data_range=255)`` -- uniform 7 x 7
 window, sample covariance (N / (N - 1)), K1 = 0.01, K2 = 0.03, the mean taken over the image without a
@@ -29,7 +32,10 @@ import cv2
 import numpy as np
 
 #: Per-image scores returned by :func:`mask_scores`, in this order.
-IMAGE_KEYS: tuple[str, ...] = ("f_iou", "precision", "recall", "ssim")
+IMAGE_KEYS: tuple[str, ...] = ("f_iou", "f_score", "precision", "recall", "ssim")
+#: What AOSSig's ``seg_eval.py`` adds to P + R in each image's F: reproduced by default so F compares with the
+#: published numbers; 0 gives the textbook F.
+AOSSIG_F_SMOOTHING = 8e-5
 #: Image file suffixes read as masks.
 MASK_SUFFIXES: tuple[str, ...] = (".png", ".bmp", ".tif", ".tiff", ".jpg", ".jpeg")
 
@@ -73,11 +79,16 @@ def ssim(a: np.ndarray, b: np.ndarray, win_size: int = 7, data_range: float = 25
     return float(s[pad : s.shape[0] - pad, pad : s.shape[1] - pad].mean())
 
 
-def mask_scores(gt: np.ndarray, pred: np.ndarray) -> dict[str, float]:
-    """fgIoU, foreground precision / recall and SSIM of one image (see the module docstring for empty masks).
+def mask_scores(
+    gt: np.ndarray, pred: np.ndarray, f_smoothing: float = AOSSIG_F_SMOOTHING
+) -> dict[str, float]:
+    """fgIoU, F, foreground precision / recall and SSIM of one image (module docstring: empty masks).
 
-    ``gt`` and ``pred`` are masks of the same height and width (any dtype; ``> 0`` is foreground).
+    ``gt`` and ``pred`` are masks of the same height and width (any dtype; ``> 0`` is foreground);
+    ``f_smoothing`` is added to P + R in F's denominator (the reference's 8e-5 by default).
     """
+    if f_smoothing < 0:
+        raise ValueError(f"f_smoothing must be >= 0, got {f_smoothing}")
     g, p = binarize(gt), binarize(pred)
     if g.shape != p.shape:
         raise ValueError(f"mask sizes differ: ground truth {g.shape}, prediction {p.shape}")
@@ -90,9 +101,11 @@ def mask_scores(gt: np.ndarray, pred: np.ndarray) -> dict[str, float]:
         f_iou = tp / union
         precision = tp / n_pred if n_pred else 0.0
         recall = tp / n_gt if n_gt else 0.0
+    denominator = precision + recall + f_smoothing
     as_image = np.uint8(255)
     return {
         "f_iou": f_iou,
+        "f_score": 2 * precision * recall / denominator if denominator > 0 else 0.0,
         "precision": precision,
         "recall": recall,
         "ssim": ssim(g * as_image, p * as_image),
@@ -100,7 +113,7 @@ def mask_scores(gt: np.ndarray, pred: np.ndarray) -> dict[str, float]:
 
 
 def summarize(per_image: Iterable[Mapping[str, float]]) -> dict[str, float]:
-    """Dataset scores from per-image ones: means over images, F from the mean precision and recall.
+    """Dataset scores from per-image ones (:func:`mask_scores`): every score is the mean over images.
 
     Returns ``f_iou``, ``f_score``, ``mssim``, ``precision``, ``recall`` and ``num_images``.
     """
@@ -108,13 +121,12 @@ def summarize(per_image: Iterable[Mapping[str, float]]) -> dict[str, float]:
     if not rows:
         raise ValueError("no images to evaluate")
     means = {k: float(np.mean([r[k] for r in rows])) for k in IMAGE_KEYS}
-    p, r = means["precision"], means["recall"]
     return {
         "f_iou": means["f_iou"],
-        "f_score": 2 * p * r / (p + r) if p + r > 0 else 0.0,
+        "f_score": means["f_score"],
         "mssim": means["ssim"],
-        "precision": p,
-        "recall": r,
+        "precision": means["precision"],
+        "recall": means["recall"],
         "num_images": len(rows),
     }
 
@@ -144,13 +156,17 @@ def list_masks(directory: str | os.PathLike) -> dict[str, Path]:
 
 
 def evaluate_masks(
-    gt_dir: str | os.PathLike, pred_dir: str | os.PathLike, missing_as_empty: bool = False
+    gt_dir: str | os.PathLike,
+    pred_dir: str | os.PathLike,
+    missing_as_empty: bool = False,
+    f_smoothing: float = AOSSIG_F_SMOOTHING,
 ) -> dict[str, float]:
     """AOSSig segmentation metric over two folders of masks paired by file stem.
 
     Returns ``f_iou``, ``f_score``, ``mssim`` (plus ``precision``, ``recall``, ``num_images``). A prediction
     without ground truth is an error (mismatched names would silently skip images); a ground-truth mask
     without prediction is an error too, unless ``missing_as_empty`` counts it as an empty prediction.
+    ``f_smoothing`` is the constant in each image's F (see :func:`mask_scores`).
     """
     gt = list_masks(gt_dir)
     pred = list_masks(pred_dir)
@@ -171,5 +187,5 @@ def evaluate_masks(
         p = read_mask(pred[stem]) if stem in pred else np.zeros_like(g)
         if g.shape != p.shape:
             raise ValueError(f"{pred[stem]}: size {p.shape[::-1]} differs from {gt_path} {g.shape[::-1]}")
-        rows.append(mask_scores(g, p))
+        rows.append(mask_scores(g, p, f_smoothing))
     return summarize(rows)
