@@ -61,21 +61,49 @@ def test_semihard_triplets_are_exactly_the_band_above_the_positive() -> None:
     assert mined == expected and expected
 
 
-def test_semihard_boundary_is_inclusive_at_margin_exclusive_at_positive() -> None:
-    # anchor at 0, positive at distance d, negatives at exactly d (excluded) and at d + m (included)
-    d, m = 0.5, 0.25
-    points = [[0.0, 0.0], [d, 0.0], [-d, 0.0], [0.0, d + m], [0.0, d + m + 1e-3]]
+def on_arc(d: float) -> list[float]:
+    """Unit vector at distance ``d`` from the anchor U = (1, 1, 1, 1, 0) / 2, turned towards e5.
+
+    It is cos(t) U + sin(t) e5 with cos(t) = 1 - d^2 / 2; e5 is orthogonal to U and to the positive P, so
+    its distance to P is sqrt(2 - cos(t)) (P . U = 1/2).
+    """
+    c = 1.0 - d * d / 2.0
+    return [0.5 * c, 0.5 * c, 0.5 * c, 0.5 * c, math.sqrt(1.0 - c * c)]
+
+
+def test_semihard_boundary_is_exclusive_at_the_positive_inclusive_at_the_margin() -> None:
+    """pytorch-metric-learning's semi-hard rule is ``0 < d_an - d_ap <= m``: negatives placed on, just inside
+    and just outside both ends of the band ``d(a,p) < d(a,n) <= d(a,p) + m``.
+
+    Coordinates are multiples of 1/4 wherever a distance must be exact, so the float distances are the exact
+    ones: U = (1,1,1,1,0)/2 (anchor) and P = (1,1,1,-1,0)/2 (its positive) are 1 apart; with m = 1/2 the
+    band around U is (1, 1.5].
+    """
+    margin, eps = 0.5, 1e-6
+    points = [
+        [0.5, 0.5, 0.5, 0.5, 0.0],  # 0: anchor U
+        [0.5, 0.5, 0.5, -0.5, 0.0],  # 1: positive P, d(U, P) = 1
+        on_arc(1.0 - eps),  # 2: d(U, .) = 1 - eps: hard            d(P, .) = sqrt(1.5 - ~eps): in P's band
+        [0.5, 0.5, -0.5, 0.5, 0.0],  # 3: d(U, .) = 1 exactly: out    d(P, .) = sqrt(2): in P's band
+        on_arc(1.0 + eps),  # 4: d(U, .) = 1 + eps: in             d(P, .) = sqrt(1.5 + ~eps): in
+        [0.5, 0.5, -0.5, -0.5, 0.0],  # 5: d(U, .) = sqrt(2): in     d(P, .) = 1 exactly: out of P's band
+        on_arc(1.5 - eps),  # 6: d(U, .) = 1.5 - eps: in           d(P, .) = sqrt(2.125 - ~eps): in
+        [-0.75, 0.5, 0.25, -0.25, 0.25],  # 7: d(U, .) = 1.5 exactly: in   d(P, .) = sqrt(1.75): in
+        on_arc(1.5 + eps),  # 8: d(U, .) = 1.5 + eps: out          d(P, .) = sqrt(2.125 + ~eps): in
+        [0.5, -0.5, -0.5, -0.5, 0.0],  # 9: d(U, .) = sqrt(3): easy   d(P, .) = sqrt(2): in
+    ]
     emb = torch.tensor(points, dtype=torch.float64)
-    # normalisation would move the points: compare on the exact distances the loss uses instead
-    loss = TripletLoss(margin=m, mining="semihard")
-    normed = torch.nn.functional.normalize(emb, dim=1)
-    mined = as_set(loss.mine(emb, torch.tensor([0, 0, 1, 2, 3])))
-    expected = {
-        (a, p, n)
-        for a, p, n in all_triplets(torch.tensor([0, 0, 1, 2, 3]))
-        if dist(normed, a, p) < dist(normed, a, n) <= dist(normed, a, p) + m
-    }
-    assert mined == expected
+    labels = torch.tensor([0, 0, 1, 2, 3, 4, 5, 6, 7, 8])  # one writer with two samples, singletons else
+    # the construction holds: unit norms, and the exact distances are exact in floating point
+    assert torch.allclose(emb.norm(dim=1), torch.ones(10, dtype=torch.float64), atol=1e-15)
+    exact = {(0, 1): 1.0, (0, 3): 1.0, (0, 7): 1.5, (1, 5): 1.0, (1, 0): 1.0}
+    assert all(dist(emb, i, j) == d for (i, j), d in exact.items())
+    assert dist(emb, 0, 7) - dist(emb, 0, 1) == margin  # on the margin end, with no rounding
+
+    mined = as_set(TripletLoss(margin=margin, mining="semihard").mine(emb, labels))
+    from_anchor = {(0, 1, n) for n in (4, 5, 6, 7)}  # not 2 (hard), 3 (= d_ap), 8 (past m), 9 (easy)
+    from_positive = {(1, 0, n) for n in (2, 3, 4, 6, 7, 8, 9)}  # not 5 (= d_ap)
+    assert mined == from_anchor | from_positive
 
 
 def test_batch_hard_takes_farthest_positive_and_closest_negative() -> None:
