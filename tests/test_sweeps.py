@@ -7,6 +7,7 @@ import csv
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
@@ -110,7 +111,31 @@ def test_launcher_and_search_configs_select_their_plugins(override: str, key: st
     assert compose_hydra(["experiment=smoke"]).hydra.callbacks.sweep_summary._target_.endswith("SweepSummary")
 
 
-def test_ddp_cpu_trains_smoke_in_one_run_folder(tmp_path, cache) -> None:
+def logged_scalars(tensorboard_dir: Path, tag: str) -> list[float]:
+    """Every value of ``tag`` in the TensorBoard event files of one run, in step order."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(tensorboard_dir), size_guidance={"scalars": 0})
+    events.Reload()
+    return [e.value for e in events.Scalars(tag)]
+
+
+def single_process_holdout_eer(ckpt: Path, out: Path, monkeypatch) -> float:
+    """The held-out EER of a checkpoint, recomputed in this one process: ``sigbench-embed`` exports the
+    held-out writers' embeddings, the verification function scores them."""
+    from sigbench.cli.embed import main
+    from sigbench.runner.build import load_task
+    from sigbench.verification.holdout import holdout_verification
+
+    argv = ["sigbench-embed", f"ckpt={ckpt}", "split=holdout", "device=cpu", f"hydra.run.dir={out}"]
+    monkeypatch.setattr(sys, "argv", [*argv, f"paths.root_dir={out}"])
+    main()
+    data = np.load(out / "embeddings.npz")
+    references = load_task(ckpt)[0].holdout_references
+    return holdout_verification(data["features"], data["y"], data["yforg"], num_references=references)["EER"]
+
+
+def test_ddp_cpu_trains_smoke_in_one_run_folder(tmp_path, cache, monkeypatch) -> None:
     run = tmp_path / "run"
     result = run_cli(
         ["sigbench-train", *TINY, "trainer=ddp_cpu", f"paths.cache_dir={cache}", f"hydra.run.dir={run}"],
@@ -126,6 +151,11 @@ def test_ddp_cpu_trains_smoke_in_one_run_folder(tmp_path, cache) -> None:
     # only rank 0 prints the summary (the held-out EER is computed on the set gathered from both ranks)
     eers = [line.split("│")[2].strip() for line in result.stdout.splitlines() if "│ val/eer " in line]
     assert len(eers) == 1 and eers[0].endswith("%")
+    # the EER rank 0 logged, on the held-out set gathered from both ranks, is the whole set's EER: the same
+    # checkpoint (one epoch, validated after its only step) evaluated again in a single process
+    (gathered,) = logged_scalars(run / "tensorboard", "val/eer")
+    alone = single_process_holdout_eer(run / "checkpoints" / "last.ckpt", tmp_path / "embed", monkeypatch)
+    assert gathered == pytest.approx(alone, abs=1e-6)
 
 
 class _FakeRanks:
