@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -26,6 +27,39 @@ TINY_SYNTHETIC = [
     "data.holdout_users=[4,6]",
     "task.holdout_references=2",
 ]
+
+
+#: Where the experiments that tests/test_train.py does not build are composed: their inputs (document
+#: pages, a teacher and inverted data, shared real data) are made by those tests.
+BUILT_ELSEWHERE = {
+    "documents": ("test_detection.py", "test_segmentation.py", "test_cleaning.py"),
+    "distillation": ("test_distillation.py",),
+    "real data": ("test_real_data.py",),
+}
+
+
+def experiment_family(cfg: DictConfig) -> str:
+    """``features`` for a feature-learning experiment on synthetic writers or an npz, else a key of
+    :data:`BUILT_ELSEWHERE`."""
+    if not str(cfg.task.get("_target_", "")).startswith("sigbench.features."):
+        return "documents"
+    if cfg.task.get("teacher") is not None:
+        return "distillation"
+    source = cfg.data.get("dataset")
+    if isinstance(source, DictConfig) and not str(source.get("_target_", "")).endswith("load_or_generate"):
+        return "real data"
+    return "features"
+
+
+@functools.cache
+def experiment_families() -> dict[str, str]:
+    """:func:`experiment_family` of every experiment, composed once per session (in one Hydra context)."""
+    register_schemas()
+    with initialize_config_dir(config_dir=conf_dir(), version_base="1.3"):
+        return {
+            name: experiment_family(compose("train", overrides=[f"experiment={name}"]))
+            for name in EXPERIMENTS
+        }
 
 
 def compose_train(overrides: list[str], out_dir: Path, cache_dir: Path | None = None) -> DictConfig:
