@@ -15,6 +15,7 @@ import copy
 import torch
 from torch import nn
 
+from sigbench.checkpoint_io import CONFIG_KEY
 from sigbench.features.losses.distillation import DistillationLoss
 from sigbench.features.selection import SCORE_KEY, STD_KEY, selection_score
 from sigbench.features.tasks.base import FeatureTask, OptimizerFactory, SchedulerFactory
@@ -212,8 +213,6 @@ class DistillationTask(FeatureTask):
 
         Runs after the callbacks' hooks, so it sees the config that ``ConfigInCheckpoint`` just stored.
         """
-        from sigbench.runner.checkpoints import CONFIG_KEY
-
         config = checkpoint.get(CONFIG_KEY)
         if not isinstance(config, dict) or not isinstance(config.get("task"), dict):
             return
