@@ -86,7 +86,7 @@ SAFE_GLOBALS: list[Any] = [
 
 
 # How torch's weights-only unpickler names an object it refuses to build.
-_FOREIGN = r"[^\n]*(GLOBAL|global|Can only build|Unsupported operand)[^\n]*"
+_FOREIGN = r"[^\n]*(GLOBAL|global|Can only build)[^\n]*"
 
 
 class CheckpointError(ValueError):
@@ -113,10 +113,11 @@ def load_file(path: str | Path, map_location: Any = "cpu") -> Any:
     except Exception as err:  # torch raises UnpicklingError, RuntimeError, EOFError, KeyError... on bad files
         foreign = re.search(_FOREIGN, str(err)) if isinstance(err, pickle.UnpicklingError) else None
         if foreign is not None:
+            named = re.search(r"GLOBAL ([\w.]+)", foreign.group(0))
+            what = f"it names {named.group(1)}" if named else foreign.group(0).strip()[:160]
             raise CheckpointError(
-                f"{path} holds Python objects other than tensors and plain data "
-                f"({foreign.group(0).strip()}); sigbench does not unpickle them, because loading such a "
-                "file can run any code it names"
+                f"{path} holds Python objects other than tensors and plain data ({what}); sigbench does "
+                "not unpickle them, because loading such a file can run any code it names"
             ) from None
         detail = (str(err).splitlines() or [""])[0][:160] or "no detail"
         raise CheckpointError(
