@@ -124,11 +124,20 @@ class SignatureDataset:
 
 def user_range(users: Iterable[int] | tuple[int, int]) -> np.ndarray:
     """A two-element list or tuple ``[a, b]`` -> ids a..b-1 (the sigver ``--users a b`` convention, and what a
-    config's ``[0, 100]`` means); a ``range``, NumPy array, set or longer list is taken as explicit ids."""
+    config's ``[0, 100]`` means); a ``range``, NumPy array, set or longer list is taken as explicit ids.
+
+    A two-element list with ``a >= b`` is an error, not two ids: ``[10, 0]`` is almost always a reversed
+    range, and reading it as writers 10 and 0 would silently train or test on other writers.
+    """
     if isinstance(users, (range, np.ndarray, set, frozenset)):
         return np.asarray(sorted(users) if isinstance(users, (set, frozenset)) else users, dtype=np.int64)
     users = list(users)
-    if len(users) == 2 and all(isinstance(u, (int, np.integer)) for u in users) and users[0] < users[1]:
+    if len(users) == 2 and all(isinstance(u, (int, np.integer)) for u in users):
+        if users[0] >= users[1]:
+            hint = f"; did you mean [{users[1]}, {users[0]}]?" if users[0] > users[1] else ""
+            raise ValueError(
+                f"{users} is an empty [first, last) range of writers (first must be below last{hint})"
+            )
         return np.arange(int(users[0]), int(users[1]), dtype=np.int64)
     return np.asarray(users, dtype=np.int64)
 

@@ -10,6 +10,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from sigbench.checkpoint_io import build_task as task_from_config
 from sigbench.checkpoint_io import load_task
+from sigbench.runner.preflight import check_loss_fits_task, check_run_outputs, check_users
 from sigbench.runner.validation import ConfigError, validate_config
 
 __all__ = ["build_callbacks", "build_data", "build_loggers", "build_task", "check", "load_task"]
@@ -22,7 +23,8 @@ SUPPLIED = {
 
 
 def check(cfg: DictConfig) -> None:
-    """Every start-up check that needs no data: target signatures and types, cross-group constraints."""
+    """Every start-up check before data is loaded: target signatures, types and value limits, writer
+    ranges against the dataset's headers, loss against task, writable run folder."""
     validate_config(cfg, SUPPLIED)
     if cfg.get("evaluation"):
         from sigbench.runner.evaluate import check_protocol
@@ -31,6 +33,9 @@ def check(cfg: DictConfig) -> None:
             if not isinstance(protocol, dict) or "name" not in protocol:
                 raise ConfigError(f"evaluation.{name}: expected a protocol config (see conf/protocol/)")
             check_protocol(protocol)
+    check_users(cfg)
+    check_loss_fits_task(cfg)
+    check_run_outputs(cfg)
     loss_cfg = cfg.get("loss")
     if loss_cfg is not None and "_target_" in loss_cfg:
         loss_cls = instantiate({"_target_": "hydra.utils.get_class", "path": loss_cfg._target_})

@@ -39,6 +39,7 @@ from sigbench.cleaning.noise import Clutter, clutter_dataset
 from sigbench.data.formats import SignatureDataset, load_dataset, save_dataset
 from sigbench.features.extract import extract_features, pick_device
 from sigbench.images import find_images, read_grey
+from sigbench.runner.preflight import check_output
 from sigbench.runner.summary import print_summary
 from sigbench.runner.validation import ConfigError
 
@@ -132,6 +133,7 @@ def clean(cfg: DictConfig) -> dict[str, str]:
     output = Path(str(cfg.output))
     if output.resolve() == source.resolve():
         raise ConfigError(f"output: {output} is the input; write the cleaned images elsewhere")
+    check_output(output, "output", "file" if output.suffix == ".npz" else "folder")
     model = load_cleaner(cfg.ckpt, cfg.device)
     if _is_dataset(source):
         written = clean_dataset_file(model, source, output, cfg.batch_size, cfg.device)

@@ -20,6 +20,7 @@ from sigbench.detection.evaluate import evaluate_quads
 from sigbench.detection.infer import detect_pages, iter_pages, list_inputs, write_page
 from sigbench.documents.formats import atomic_write_text
 from sigbench.features.extract import pick_device
+from sigbench.runner.preflight import check_output
 from sigbench.runner.summary import print_summary
 from sigbench.runner.validation import ConfigError
 
@@ -59,6 +60,7 @@ def detect(cfg: DictConfig) -> dict[str, Any]:
     """Run ``sigbench-detect``; returns the page count, output folder and metrics (when ``gt`` is set)."""
     if not Path(cfg.ckpt).is_file():
         raise ConfigError(f"ckpt: {cfg.ckpt} does not exist")
+    check_output(cfg.output, "output")
     files = list_inputs(cfg.input)
     task, config = load_task(cfg.ckpt, map_location="cpu", needs="detection", tool="sigbench-detect")
     device = pick_device(cfg.device)

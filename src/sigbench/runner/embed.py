@@ -20,6 +20,7 @@ from sigbench.atomic import atomic_write
 from sigbench.checkpoint_io import FEATURES, load_task
 from sigbench.data.transforms import center_offsets, to_model_input
 from sigbench.features.extract import embed_images, pick_device
+from sigbench.runner.preflight import check_output
 from sigbench.runner.summary import print_summary
 from sigbench.runner.validation import ConfigError
 
@@ -82,6 +83,7 @@ def embed(cfg: DictConfig) -> dict[str, str]:
         raise ConfigError(f"split={cfg.split!r} is not one of {list(SPLITS)}")
     if not Path(cfg.ckpt).exists():
         raise ConfigError(f"ckpt: {cfg.ckpt} does not exist")
+    check_output(cfg.output, "output", "file")
     device = pick_device(cfg.device)
     task, config = load_task(cfg.ckpt, map_location="cpu", needs=FEATURES, tool="sigbench-embed")
     task = task.to(device)

@@ -96,7 +96,10 @@ def resolve_users(value: Any, fallback: Any, what: str) -> np.ndarray:
     users = value if value is not None else fallback
     if users is None:
         raise ConfigError(f"{what} is required (no default from the checkpoint's data config)")
-    ids = user_range(list(users))
+    try:
+        ids = user_range(list(users))
+    except ValueError as err:
+        raise ConfigError(f"{what}: {err}") from None
     if ids.size == 0:
         raise ConfigError(f"{what}={list(users)} selects no users")
     return ids

@@ -26,6 +26,7 @@ from sigbench.checkpoint_io import load_task
 from sigbench.detection.tiling import crop_tile, resize_long_side, tile_origins
 from sigbench.features.extract import pick_device
 from sigbench.images import find_images, read_rgb
+from sigbench.runner.preflight import check_output
 from sigbench.runner.summary import print_summary
 from sigbench.runner.validation import ConfigError
 from sigbench.segmentation.evaluate import evaluate_masks
@@ -155,6 +156,7 @@ def segment(cfg: DictConfig) -> dict[str, float]:
     """Run ``sigbench-segment``; returns the ``evaluate_masks`` scores when ``gt`` is given, else ``{}``."""
     if not Path(cfg.ckpt).exists():
         raise ConfigError(f"ckpt: {cfg.ckpt} does not exist")
+    check_output(cfg.output, "output")
     files = list_images(cfg.input)
     gt_dir = Path(cfg.gt) if cfg.get("gt") else None
     if gt_dir is not None and not gt_dir.is_dir():

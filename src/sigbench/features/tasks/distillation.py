@@ -11,6 +11,7 @@ without the teacher's file.
 from __future__ import annotations
 
 import copy
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -55,6 +56,9 @@ class DistillationTask(FeatureTask):
     samples, argmax over the new-writer outputs only: whether the new writers were learnt at all),
     ``val/selection`` / ``val/selection_std`` (mean / std of the first two) and the held-out ``val/eer``.
     """
+
+    # what the task calls its loss with; checked at start-up against the loss class's `interface`
+    loss_interface: ClassVar[str | None] = "distillation"
 
     def __init__(
         self,
