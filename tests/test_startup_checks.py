@@ -91,7 +91,9 @@ def test_value_mistakes_are_refused_naming_the_key(overrides, message, tmp_path)
 
 
 def test_detection_refuses_a_loss(tmp_path) -> None:
-    cfg = compose_train(["experiment=aossig_detection_fasterrcnn_cpu", "++loss._target_=torch.nn.L1Loss"], tmp_path)
+    cfg = compose_train(
+        ["experiment=aossig_detection_fasterrcnn_cpu", "++loss._target_=torch.nn.L1Loss"], tmp_path
+    )
     with pytest.raises(
         ConfigError, match=r"^loss: task=DetectionTask computes its own losses; set loss=null$"
     ):
