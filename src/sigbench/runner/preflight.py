@@ -52,21 +52,27 @@ def checked_users(value: Any, key: str) -> np.ndarray | None:
         raise ConfigError(f"{key}: {err}") from None
 
 
-def check_dataset(data: DictConfig) -> np.ndarray | None:
-    """``data.dataset`` when it is a file: exists, is a sigver dataset (headers only); its writer ids.
+def _check_file(data: DictConfig, key: str) -> None:
+    path = data.get(key)
+    try:
+        check_dataset_file(path, trust_pickle=bool(data.get("trust_pickle", False)))
+    except FileNotFoundError:
+        raise ConfigError(f"data.{key}: {path} does not exist") from None
+    except DatasetFormatError as err:
+        raise ConfigError(f"data.{key}: {err}") from None
 
-    Returns the writers of the dataset when they can be known without generating or loading images
-    (a dataset file, or the synthetic generator's ``num_writers``), else ``None``.
+
+def check_dataset(data: DictConfig) -> np.ndarray | None:
+    """``data.dataset`` (and distillation's ``data.inverted``) when it is a file: exists, is a sigver dataset
+    (headers only). Returns the writers of ``data.dataset`` when they can be known without generating or
+    loading images (a dataset file, or the synthetic generator's ``num_writers``), else ``None``.
     """
+    if isinstance(data.get("inverted"), str):
+        _check_file(data, "inverted")
     source = data.get("dataset")
     if isinstance(source, str):
-        try:
-            check_dataset_file(source, trust_pickle=bool(data.get("trust_pickle", False)))
-            return dataset_users(source)
-        except FileNotFoundError:
-            raise ConfigError(f"data.dataset: {source} does not exist") from None
-        except DatasetFormatError as err:
-            raise ConfigError(f"data.dataset: {err}") from None
+        _check_file(data, "dataset")
+        return dataset_users(source)
     if isinstance(source, DictConfig) and str(source.get("_target_", "")).endswith("load_or_generate"):
         writers = source.get("num_writers")
         return np.arange(int(writers)) if isinstance(writers, int) else None
