@@ -60,7 +60,7 @@ def detect(cfg: DictConfig) -> dict[str, Any]:
     """Run ``sigbench-detect``; returns the page count, output folder and metrics (when ``gt`` is set)."""
     if not Path(cfg.ckpt).is_file():
         raise ConfigError(f"ckpt: {cfg.ckpt} does not exist")
-    check_output(cfg.output, "output")
+    check_output(cfg.get("output"), "output")
     files = list_inputs(cfg.input)
     task, config = load_task(cfg.ckpt, map_location="cpu", needs="detection", tool="sigbench-detect")
     device = pick_device(cfg.device)

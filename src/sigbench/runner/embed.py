@@ -83,7 +83,7 @@ def embed(cfg: DictConfig) -> dict[str, str]:
         raise ConfigError(f"split={cfg.split!r} is not one of {list(SPLITS)}")
     if not Path(cfg.ckpt).exists():
         raise ConfigError(f"ckpt: {cfg.ckpt} does not exist")
-    check_output(cfg.output, "output", "file")
+    check_output(cfg.get("output"), "output", "file")
     device = pick_device(cfg.device)
     task, config = load_task(cfg.ckpt, map_location="cpu", needs=FEATURES, tool="sigbench-embed")
     task = task.to(device)

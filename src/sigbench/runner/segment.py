@@ -156,7 +156,7 @@ def segment(cfg: DictConfig) -> dict[str, float]:
     """Run ``sigbench-segment``; returns the ``evaluate_masks`` scores when ``gt`` is given, else ``{}``."""
     if not Path(cfg.ckpt).exists():
         raise ConfigError(f"ckpt: {cfg.ckpt} does not exist")
-    check_output(cfg.output, "output")
+    check_output(cfg.get("output"), "output")
     files = list_images(cfg.input)
     gt_dir = Path(cfg.gt) if cfg.get("gt") else None
     if gt_dir is not None and not gt_dir.is_dir():
