@@ -13,6 +13,7 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import OmegaConf
 
+from sigbench.checkpoint_io import CheckpointError
 from sigbench.cleaning.apply import clean_image_list, clean_images
 from sigbench.cleaning.data import CleaningPairs
 from sigbench.cleaning.models import Cleaner, SmallUNet
@@ -250,7 +251,9 @@ def test_sigbench_clean_on_a_folder(trained: dict, tmp_path: Path) -> None:
     (written,) = clean_files(model, [src / "b.png"], src, tmp_path / "raw", invert="False")
     raw = clean_image_list(model, [255 - noisy[1]])[0]
     np.testing.assert_array_equal(cv2.imread(str(written), 0), raw)
-    with pytest.raises(ConfigError, match="not a cleaner"):
+    with pytest.raises(
+        CheckpointError, match="holds a feature-extractor checkpoint .*needs a cleaning checkpoint"
+    ):
         load_cleaner(trained["extractor"])
     with pytest.raises(ConfigError, match="is the input"):
         clean(OmegaConf.create({"input": str(src), "output": str(src), "ckpt": str(trained["cleaner"])}))

@@ -15,7 +15,9 @@ import torch
 import yaml
 from torch import nn
 
+from sigbench.checkpoint_io import load_file
 from sigbench.data.distillation import DistillationDataModule, WithReplacementBatches
+from sigbench.data.formats import save_npz
 from sigbench.features.losses.distillation import DistillationLoss, pad_logits
 from sigbench.features.selection import SelectionCheckpoint, is_better, selection_score
 from sigbench.features.tasks.distillation import DistillationTask, val_accuracy
@@ -266,7 +268,7 @@ def test_continual_fit_logs_the_selection_and_saves_a_standalone_student(teacher
         metrics["val/selection_std"]
     ) == pytest.approx(std)
     assert not teacher.training
-    saved = torch.load(tmp_path / "last.ckpt", weights_only=False)
+    saved = load_file(tmp_path / "last.ckpt")
     assert saved[CONFIG_KEY]["task"]["teacher"] is None and saved[CONFIG_KEY]["task"]["teacher_classes"] == 4
     assert config["task"]["teacher"] is not None  # the run's own config is untouched
     assert not any(k.startswith("teacher") for k in saved["state_dict"])
@@ -376,9 +378,13 @@ def test_paper_experiments_compose_and_pass_the_startup_checks(name: str, tmp_pa
     from sigbench.runner.build import check
     from tests.train_helpers import compose_train
 
-    given = ["task.teacher.path=signet.pth", "data.inverted=data.npz", "data.dataset=gpds_synthetic.npz"]
+    # stand-ins for the files: the start-up checks read their headers and writer ids, never the images
+    inverted, continual = tmp_path / "data.npz", tmp_path / "gpds_synthetic.npz"
+    save_npz(uint8_set(torch.zeros(2, 1, 150, 220), np.array([0, 1])), inverted)
+    save_npz(uint8_set(torch.zeros(2, 1, 8, 8), np.array([2000, 9950])), continual)
+    given = ["task.teacher.path=signet.pth", f"data.inverted={inverted}", f"data.dataset={continual}"]
     cfg = compose_train([f"experiment={name}", *given], tmp_path)
-    check(cfg)  # every _target_ against its signature, before any file is read
+    check(cfg)  # every _target_ against its signature, the data files' headers and writer ranges
     assert (cfg.loss.d_lamb, cfg.loss.c_lamb, cfg.loss.p_lamb, cfg.loss.temperature) == (1.0, 1.0, 1.7, 1.0)
     assert not cfg.loss.t_squared and cfg.loss.padding == "zeros"
     assert (cfg.data.batch_size, cfg.data.inverted_batch_size, cfg.trainer.max_epochs) == (32, 32, 60)

@@ -12,6 +12,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from sigbench.checkpoint_io import load_file
 from sigbench.features.init import load_backbone
 from sigbench.features.models import EmbeddingModel, SigNet
 from sigbench.features.models.letterbox import Letterbox
@@ -82,7 +83,7 @@ def test_letterbox_scales_the_long_side_and_pads_with_background() -> None:
 
 
 def test_backbone_loads_from_a_checkpoint_or_a_sigver_file_plain_or_wrapped(stage1, tmp_path) -> None:
-    stored = torch.load(stage1, weights_only=False)["state_dict"]["backbone." + CONV1]
+    stored = load_file(stage1)["state_dict"]["backbone." + CONV1]
     plain = SigNet("thin")
     assert load_backbone(plain, stage1) is plain and torch.equal(plain.state_dict()[CONV1], stored)
     wrapped = EmbeddingModel(SigNet("thin"), embedding_dim=16, normalize=True)
@@ -138,7 +139,7 @@ def test_stage_two_starts_from_stage_one_then_switches_loss_and_optimiser(stage1
     check(cfg)
     watch = Watch()
     task, trainer = fit(cfg, [watch])
-    stored = torch.load(stage1, weights_only=False)["state_dict"]["backbone." + CONV1]
+    stored = load_file(stage1)["state_dict"]["backbone." + CONV1]
     assert torch.equal(watch.conv1, stored)  # started from stage 1
     assert not torch.equal(task.backbone.state_dict()[CONV1], stored)  # and then trained
     assert len(watch.optimizers) == 2 and watch.optimizers[0] != watch.optimizers[1]

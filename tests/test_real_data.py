@@ -15,6 +15,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from sigbench.checkpoint_io import load_file
 from sigbench.data import cache, prepare
 from sigbench.data.combine import split_by_writers
 from sigbench.data.datasets import BhsigBengaliAdapter
@@ -195,7 +196,7 @@ def test_finetune_task_starts_from_the_checkpoint_backbone(smoke_run, tmp_path) 
 
     task.setup("fit")
 
-    stored = torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
+    stored = load_file(ckpt)["state_dict"]
     for key, value in task.backbone.state_dict().items():
         torch.testing.assert_close(value, stored[f"backbone.{key}"])
     missing = build_task(

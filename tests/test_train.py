@@ -11,6 +11,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from sigbench.checkpoint_io import load_file
 from sigbench.runner.build import build_data, build_task, check
 from sigbench.runner.checkpoints import read_checkpoint_config
 from sigbench.runner.train import train
@@ -31,6 +32,11 @@ def experiment_overrides(name: str, toy_npz: Path, tmp_path: Path) -> list[str]:
     if experiment_families()[name] != "features":
         raise ValueError(f"experiment {name} is built in {BUILT_ELSEWHERE[experiment_families()[name]]}")
     plain = compose_train([f"experiment={name}"], tmp_path)
+    if plain.get("evaluation"):  # protocols on writers of the tiny population below
+        users = [f"evaluation.{name}.exp_users=[4,6]" for name in plain.evaluation]
+        users += [f"evaluation.{name}.dev_users=[0,4]" for name in plain.evaluation]
+        if not OmegaConf.is_missing(plain.data, "dataset"):
+            return [*TINY_SYNTHETIC, *users]
     if OmegaConf.is_missing(plain.data, "dataset"):
         return [
             f"data.dataset={toy_npz}",
@@ -110,9 +116,9 @@ def test_resume_continues_the_same_run(toy_npz, tmp_path) -> None:
     common.append("callbacks.model_checkpoint.mode=max")
     train(compose_train([*common, "trainer.max_epochs=1"], tmp_path))
     ckpt = tmp_path / "checkpoints" / "last.ckpt"
-    first = torch.load(ckpt, weights_only=False)
+    first = load_file(ckpt)
     train(compose_train([*common, "trainer.max_epochs=3", "resume=true"], tmp_path))
-    second = torch.load(ckpt, weights_only=False)
+    second = load_file(ckpt)
     completed = [c["loops"]["fit_loop"]["epoch_progress"]["current"]["completed"] for c in (first, second)]
     assert completed[1] == completed[0] + 2  # two more epochs, saved at the same point of the loop
     assert second["epoch"] == 2
@@ -170,7 +176,7 @@ def test_same_seed_same_numbers_on_cpu(tmp_path) -> None:
             tmp_path / "cache",
         )
         metrics = train(cfg)
-        state = torch.load(tmp_path / run / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+        state = load_file(tmp_path / run / "checkpoints" / "last.ckpt")["state_dict"]
         results.append((metrics, state))
     (m1, s1), (m2, s2) = results
     assert m1 == m2
@@ -179,7 +185,7 @@ def test_same_seed_same_numbers_on_cpu(tmp_path) -> None:
         ["experiment=smoke", *TINY_SYNTHETIC, "seed=7", "logger=csv"], tmp_path / "c", tmp_path / "cache"
     )
     train(other)
-    s3 = torch.load(tmp_path / "c" / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    s3 = load_file(tmp_path / "c" / "checkpoints" / "last.ckpt")["state_dict"]
     assert not torch.equal(
         s1["backbone.conv_layers.conv1.conv.weight"], s3["backbone.conv_layers.conv1.conv.weight"]
     )

@@ -86,3 +86,31 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def unwritable_reason(path: str | os.PathLike, kind: str = "folder") -> str | None:
+    """Why an output ``kind`` (``"folder"`` or ``"file"``) cannot be created at ``path``; ``None`` if it can.
+
+    Asks the filesystem rather than permission bits (which say nothing for root, read-only mounts or
+    network filesystems): a temporary file is created and removed in the nearest folder that exists on the
+    way to ``path``. Nothing else is created, so a refused run leaves no trace.
+    """
+    path = Path(path).expanduser().absolute()
+    if kind not in ("folder", "file"):
+        raise ValueError(f"kind must be 'folder' or 'file', got {kind!r}")
+    if kind == "folder" and path.exists() and not path.is_dir():
+        return f"{path} is a file, not a folder"
+    if kind == "file" and path.is_dir():
+        return f"{path} is a folder, not a file"
+    existing = path if kind == "folder" else path.parent
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"cannot create {path}: {existing} is a file, not a folder"
+    try:
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".sigbench-write-probe-")
+    except OSError as err:
+        return f"cannot write in {existing} ({err.strerror or err})"
+    os.close(fd)
+    os.unlink(probe)
+    return None

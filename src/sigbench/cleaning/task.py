@@ -8,6 +8,8 @@ default reduction), ``val/ssim`` the mean SSIM (11 x 11 Gaussian window, sigma 1
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import pytorch_lightning as pl
 import torch
 import torchvision
@@ -23,6 +25,8 @@ from sigbench.optim import OptimizerFactory, SchedulerFactory, optimizer_config
 class L1SSIMLoss(nn.Module):
     """``alpha * (1 - SSIM) + (1 - alpha) * L1`` (Zhao et al. 2017, "Loss functions for image restoration
     with neural networks", alpha 0.84): L1 alone under-weights thin faint strokes on mostly empty images."""
+
+    interface = "prediction_target"
 
     def __init__(self, alpha: float = 0.84) -> None:
         super().__init__()
@@ -48,6 +52,9 @@ class CleaningTask(pl.LightningModule):
         log_images: validation samples shown in TensorBoard each epoch as noisy / cleaned / clean rows
             (0 = none).
     """
+
+    # what the task calls its loss with; checked at start-up against the loss class's `interface`
+    loss_interface: ClassVar[str | None] = "prediction_target"
 
     def __init__(
         self,

@@ -13,6 +13,7 @@ register_schemas()
 
 @hydra.main(version_base="1.3", config_path=conf_dir(), config_name="embed")
 def main(cfg: DictConfig) -> None:
+    from sigbench.checkpoint_io import CheckpointError
     from sigbench.runner.embed import embed
     from sigbench.runner.validation import ConfigError
 
@@ -20,6 +21,8 @@ def main(cfg: DictConfig) -> None:
         embed(cfg)
     except ConfigError as err:
         raise SystemExit(f"sigbench-embed: config error: {err}") from None
+    except CheckpointError as err:
+        raise SystemExit(f"sigbench-embed: {err}") from None
 
 
 if __name__ == "__main__":

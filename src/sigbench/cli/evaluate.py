@@ -18,6 +18,7 @@ register_schemas()
 
 @hydra.main(version_base="1.3", config_path=conf_dir(), config_name="eval")
 def main(cfg: DictConfig) -> float | None:
+    from sigbench.checkpoint_io import CheckpointError
     from sigbench.runner.evaluate import evaluate_checkpoint, print_protocol_summaries
     from sigbench.runner.validation import ConfigError
 
@@ -37,7 +38,7 @@ def main(cfg: DictConfig) -> float | None:
             device=cfg.device,
             tensorboard_dir=f"{cfg.paths.output_dir}/tensorboard",
         )
-    except (ConfigError, FileNotFoundError) as err:
+    except (ConfigError, CheckpointError, FileNotFoundError) as err:
         raise SystemExit(f"sigbench-eval: {err}") from None
     print_protocol_summaries(summaries)
     return summaries[protocol["name"]]["metrics"]["EER"]["mean"]

@@ -57,7 +57,10 @@ def run(cfg: DictConfig):  # -> InversionReport
     from sigbench.features.extract import pick_device
     from sigbench.features.inversion import invert_to_file
     from sigbench.features.teacher import load_teacher
+    from sigbench.runner.preflight import check_output
 
+    check_output(cfg.output, "output", "file")
+    check_output(cfg.chunk_dir, "chunk_dir")
     device = pick_device(cfg.device)
     teacher = load_teacher(cfg.teacher, cfg.teacher_variant).to(device)
     params = InversionParams(**OmegaConf.to_container(cfg.params, resolve=True))

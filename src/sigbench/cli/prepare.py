@@ -17,6 +17,8 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from sigbench.atomic import unwritable_reason
+
 CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
 PROG = "sigbench-prepare"
 
@@ -34,6 +36,11 @@ def config_problems(cfg: DictConfig) -> list[str]:
         problems.append(
             "output is required: pass output=NAME.npz (one file) or output=DIR (a folder of .npy)"
         )
+    else:
+        kind = "file" if str(cfg.output).endswith(".npz") else "folder"
+        reason = unwritable_reason(cfg.output, kind)
+        if reason is not None:
+            problems.append(f"output={cfg.output}: {reason}")
     return problems
 
 

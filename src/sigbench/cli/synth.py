@@ -31,8 +31,10 @@ def source_spec(source: Any, synthetic: Any) -> str | dict[str, Any]:
 def run(cfg: DictConfig) -> Path:
     """Synthesise the set ``cfg`` describes and print where it went and what it holds."""
     from sigbench.documents.synthesize import CONFIG_FILE, synthesize_dataset
+    from sigbench.runner.preflight import check_output
 
     plain = OmegaConf.to_container(cfg, resolve=True)
+    check_output(plain["out_dir"], "out_dir")
     start = time.perf_counter()
     # every synthesize_dataset argument is a key of conf/synth.yaml of the same name, except the source
     names = set(inspect.signature(synthesize_dataset).parameters) - {"out_dir", "source"}

@@ -38,6 +38,8 @@ class SignatureDataModule(pl.LightningDataModule):
         augmentation: a callable ``f(image=HxW uint8) -> {"image": ...}`` such as an albumentations Compose.
         device_resident: keep the uint8 training set on the accelerator and crop there (no DataLoader).
         seed: for the sample split (the writer split is deterministic).
+        trust_pickle: read a dataset file whose arrays hold pickled objects (sigver's ``user_mapping``
+            dict); off by default because unpickling a file can run code (see :mod:`sigbench.data.formats`).
         sampler: a factory ``f(labels=, yforg=) -> iterable of index arrays`` into the training subset, such
             as :class:`sigbench.data.samplers.PKSampler` as a Hydra ``_partial_``; it replaces shuffled
             batches of ``batch_size`` in both paths (metric losses need several samples per writer).
@@ -61,6 +63,7 @@ class SignatureDataModule(pl.LightningDataModule):
         drop_last: bool = False,
         seed: int = 0,
         sampler: Callable[..., Iterable[np.ndarray]] | None = None,
+        trust_pickle: bool = False,
     ) -> None:
         super().__init__()
         if split not in ("samples", "users"):
@@ -87,6 +90,7 @@ class SignatureDataModule(pl.LightningDataModule):
         self.drop_last = drop_last
         self.seed = seed
         self.sampler = sampler
+        self.trust_pickle = trust_pickle
         self.dataset: SignatureDataset | None = None
         self.class_users: np.ndarray = np.empty(0, dtype=np.int64)
 
@@ -95,7 +99,7 @@ class SignatureDataModule(pl.LightningDataModule):
         if self.dataset is None:
             source = self.source
             if isinstance(source, (str, Path)):
-                self.dataset = load_dataset(source)
+                self.dataset = load_dataset(source, trust_pickle=self.trust_pickle)
             elif isinstance(source, SignatureDataset):
                 self.dataset = source
             else:

@@ -74,7 +74,8 @@ class DistillationDataModule(SignatureDataModule):
             ``None``: every sample, ``y`` is the teacher class.
         inverted_val_fraction: inverted samples held back for the inverted-data validation accuracy.
         inverted_batch_size: inverted images per step (default ``batch_size``).
-        The other arguments are :class:`SignatureDataModule`'s, for the continual set.
+        The other arguments are :class:`SignatureDataModule`'s, for the continual set (``trust_pickle``
+        for the inverted set too: continual_sigver's ``data.npz`` pickles its ``user_mapping``).
     """
 
     def __init__(
@@ -99,6 +100,7 @@ class DistillationDataModule(SignatureDataModule):
         drop_last: bool = False,
         seed: int = 0,
         sampler: Callable[..., Iterable[np.ndarray]] | None = None,
+        trust_pickle: bool = False,
     ) -> None:
         super().__init__(
             dataset=dataset,  # type: ignore[arg-type]  # None: plain distillation (see setup)
@@ -117,6 +119,7 @@ class DistillationDataModule(SignatureDataModule):
             drop_last=drop_last,
             seed=seed,
             sampler=sampler,
+            trust_pickle=trust_pickle,
         )
         if not 0.0 <= inverted_val_fraction < 1.0:
             raise ValueError(f"data.inverted_val_fraction must be in [0, 1), got {inverted_val_fraction}")
@@ -147,7 +150,10 @@ class DistillationDataModule(SignatureDataModule):
         if self.inverted is not None:
             return self.inverted
         source = self.inverted_source
-        ds = source if isinstance(source, SignatureDataset) else load_dataset(source)
+        if isinstance(source, SignatureDataset):
+            ds = source
+        else:
+            ds = load_dataset(source, trust_pickle=self.trust_pickle)
         if ds.image_size != self.input_size:
             raise ValueError(
                 f"{ds.origin}: inverted images are {list(ds.image_size)}; they are used without cropping, "

@@ -15,6 +15,7 @@ A few validation pages are drawn to TensorBoard with ground truth in green and p
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import pytorch_lightning as pl
 import torch
@@ -121,6 +122,9 @@ class DetectionTask(pl.LightningModule):
         log_pages: validation pages drawn to TensorBoard each epoch.
         ious: IoU thresholds of the AOSSig metric (the paper reports 0.5 and 0.75).
     """
+
+    # torchvision detectors compute their own losses: a configured loss is refused at start-up
+    loss_interface: ClassVar[str | None] = None
 
     def __init__(
         self,

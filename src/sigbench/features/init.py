@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from sigbench.checkpoint_io import load_file
 from sigbench.features.weights import load_into, read_sigver_weights
 
 PREFIX = "backbone."
@@ -21,7 +22,7 @@ def backbone_state(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"task.init_from: {path} does not exist")
-    obj = torch.load(path, map_location="cpu", weights_only=False)
+    obj = load_file(path)
     if isinstance(obj, dict) and "state_dict" in obj:
         state = {k[len(PREFIX) :]: v for k, v in obj["state_dict"].items() if k.startswith(PREFIX)}
         if not state:

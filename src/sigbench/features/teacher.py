@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from sigbench.checkpoint_io import CONFIG_KEY, FEATURES, load_file, load_task
 from sigbench.data.transforms import to_model_input
 
 
@@ -41,17 +42,8 @@ class Teacher(nn.Module):
         return next(self.parameters()).device
 
 
-def _is_sigbench_checkpoint(path: Path) -> bool:
-    from sigbench.runner.checkpoints import CONFIG_KEY
-
-    obj = torch.load(path, map_location="cpu", weights_only=False)
-    return isinstance(obj, dict) and CONFIG_KEY in obj
-
-
 def _from_checkpoint(path: Path) -> Teacher:
-    from sigbench.runner.build import load_task
-
-    task, _ = load_task(path)
+    task, _ = load_task(path, needs=FEATURES, tool="a teacher")
     head = getattr(task, "classification_head", None)
     if not isinstance(head, nn.Linear):
         raise ValueError(f"teacher {path}: the checkpoint's task has no classification head to distil from")
@@ -78,4 +70,5 @@ def load_teacher(path: str | Path, variant: str = "signet") -> Teacher:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"teacher file {path} does not exist")
-    return _from_checkpoint(path) if _is_sigbench_checkpoint(path) else _from_sigver(path, variant)
+    is_checkpoint = isinstance(held := load_file(path), dict) and CONFIG_KEY in held
+    return _from_checkpoint(path) if is_checkpoint else _from_sigver(path, variant)

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from sigbench.atomic import atomic_path
+from sigbench.checkpoint_io import describe, load_file
 
 
 @dataclass
@@ -33,13 +34,13 @@ def read_sigver_weights(path: str | Path) -> SigverWeights:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"weight file {path} does not exist")
-    obj = torch.load(path, map_location="cpu", weights_only=True)
+    obj = load_file(path)
     if isinstance(obj, (tuple, list)) and 1 <= len(obj) <= 3 and all(isinstance(o, dict) for o in obj):
         parts = [*list(obj), {}, {}][:3]
         return SigverWeights(*({k: v for k, v in p.items()} for p in parts))
     raise ValueError(
         f"{path}: not a sigver weight file (expected a tuple of up to 3 state dicts: backbone, "
-        f"classification head, forgery head; got {type(obj).__name__})"
+        f"classification head, forgery head; it holds {describe(obj)})"
     )
 
 

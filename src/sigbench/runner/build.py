@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
-import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from sigbench.runner.checkpoints import read_checkpoint_config
+from sigbench.checkpoint_io import build_task as task_from_config
+from sigbench.checkpoint_io import load_task
+from sigbench.runner.preflight import check_loss_fits_task, check_run_outputs, check_users
 from sigbench.runner.validation import ConfigError, validate_config
+
+__all__ = ["build_callbacks", "build_data", "build_loggers", "build_task", "check", "load_task"]
 
 # Arguments the runner passes in code rather than from the config, per config path.
 SUPPLIED = {
@@ -21,7 +23,8 @@ SUPPLIED = {
 
 
 def check(cfg: DictConfig) -> None:
-    """Every start-up check that needs no data: target signatures and types, cross-group constraints."""
+    """Every start-up check before data is loaded: target signatures, types and value limits, writer
+    ranges against the dataset's headers, loss against task, writable run folder."""
     validate_config(cfg, SUPPLIED)
     if cfg.get("evaluation"):
         from sigbench.runner.evaluate import check_protocol
@@ -30,6 +33,9 @@ def check(cfg: DictConfig) -> None:
             if not isinstance(protocol, dict) or "name" not in protocol:
                 raise ConfigError(f"evaluation.{name}: expected a protocol config (see conf/protocol/)")
             check_protocol(protocol)
+    check_users(cfg)
+    check_loss_fits_task(cfg)
+    check_run_outputs(cfg)
     loss_cfg = cfg.get("loss")
     if loss_cfg is not None and "_target_" in loss_cfg:
         loss_cls = instantiate({"_target_": "hydra.utils.get_class", "path": loss_cfg._target_})
@@ -47,18 +53,7 @@ def build_data(cfg: DictConfig) -> pl.LightningDataModule:
 
 
 def build_task(cfg: DictConfig, num_classes: int) -> pl.LightningModule:
-    backbone = instantiate(cfg.model)
-    loss = instantiate(cfg.loss) if cfg.get("loss") is not None else None
-    optimizer = instantiate(cfg.optimizer)
-    scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") is not None else None
-    return instantiate(
-        cfg.task,
-        backbone=backbone,
-        num_classes=num_classes,
-        optimizer=optimizer,
-        scheduler=scheduler,
-        loss=loss,
-    )
+    return task_from_config(cfg, num_classes)
 
 
 def build_callbacks(cfg: DictConfig) -> list[pl.Callback]:
@@ -67,16 +62,3 @@ def build_callbacks(cfg: DictConfig) -> list[pl.Callback]:
 
 def build_loggers(cfg: DictConfig) -> list[Any]:
     return [instantiate(node) for node in (cfg.get("logger") or {}).values() if node is not None]
-
-
-def load_task(
-    ckpt_path: str | Path, map_location: str | torch.device = "cpu"
-) -> tuple[pl.LightningModule, dict]:
-    """Rebuild a trained task from its checkpoint alone (the config it carries), weights loaded, eval mode."""
-    config = read_checkpoint_config(ckpt_path)
-    cfg = OmegaConf.create(config)
-    num_classes = int(config.get("_runtime", {}).get("num_classes", 0))
-    task = build_task(cfg, num_classes=num_classes)
-    state = torch.load(ckpt_path, map_location=map_location, weights_only=False)["state_dict"]
-    task.load_state_dict(state)
-    return task.eval(), config

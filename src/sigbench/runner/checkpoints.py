@@ -1,14 +1,17 @@
-"""Checkpoints that carry the resolved config that built them, so evaluation needs only the file."""
+"""Checkpoints that carry the resolved config that built them, so evaluation needs only the file.
+
+Reading them (safely, with errors that say what a file holds) is :mod:`sigbench.checkpoint_io`'s job.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
-import torch
 
-CONFIG_KEY = "sigbench_config"
+from sigbench.checkpoint_io import CONFIG_KEY, read_checkpoint_config
+
+__all__ = ["CONFIG_KEY", "ConfigInCheckpoint", "read_checkpoint_config"]
 
 
 class ConfigInCheckpoint(pl.Callback):
@@ -21,14 +24,3 @@ class ConfigInCheckpoint(pl.Callback):
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict
     ) -> None:
         checkpoint[CONFIG_KEY] = self.config
-
-
-def read_checkpoint_config(path: str | Path) -> dict[str, Any]:
-    """The config stored by :class:`ConfigInCheckpoint`; a clear error for foreign checkpoints."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    if not isinstance(ckpt, dict) or CONFIG_KEY not in ckpt:
-        raise ValueError(f"{path} is not a sigbench checkpoint (no '{CONFIG_KEY}' entry)")
-    return ckpt[CONFIG_KEY]

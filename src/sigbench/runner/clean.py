@@ -33,13 +33,13 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from sigbench.atomic import atomic_path, atomic_write_text
+from sigbench.checkpoint_io import FEATURES, load_task, read_checkpoint_config
 from sigbench.cleaning.apply import clean_image_list, clean_images
 from sigbench.cleaning.noise import Clutter, clutter_dataset
 from sigbench.data.formats import SignatureDataset, load_dataset, save_dataset
 from sigbench.features.extract import extract_features, pick_device
 from sigbench.images import find_images, read_grey
-from sigbench.runner.build import load_task
-from sigbench.runner.checkpoints import read_checkpoint_config
+from sigbench.runner.preflight import check_output
 from sigbench.runner.summary import print_summary
 from sigbench.runner.validation import ConfigError
 
@@ -61,7 +61,7 @@ def load_cleaner(ckpt: str | Path, device: str = "cpu") -> nn.Module:
     from sigbench.cleaning.task import CleaningTask
 
     path = _existing(ckpt, "ckpt")
-    task, _ = load_task(path, map_location="cpu")
+    task, _ = load_task(path, map_location="cpu", needs="cleaning", tool="sigbench-clean")
     if not isinstance(task, CleaningTask):
         raise ConfigError(
             f"ckpt: {path} holds a {type(task).__name__}, not a cleaner "
@@ -133,6 +133,7 @@ def clean(cfg: DictConfig) -> dict[str, str]:
     output = Path(str(cfg.output))
     if output.resolve() == source.resolve():
         raise ConfigError(f"output: {output} is the input; write the cleaned images elsewhere")
+    check_output(output, "output", "file" if output.suffix == ".npz" else "folder")
     model = load_cleaner(cfg.ckpt, cfg.device)
     if _is_dataset(source):
         written = clean_dataset_file(model, source, output, cfg.batch_size, cfg.device)
@@ -196,7 +197,7 @@ def clutter_evaluation(
     check_protocol(protocol)
     default_exp = default_dev = None
     if data_cfg is None:
-        data_cfg = read_checkpoint_config(extractor)["data"]
+        data_cfg = read_checkpoint_config(extractor, FEATURES, "sigbench-clean extractor=")["data"]
         default_exp, default_dev = data_cfg.get("holdout_users"), data_cfg.get("train_users")
     name = str(protocol["name"])
     exp = resolve_users(protocol.get("exp_users"), default_exp, f"protocol {name}: exp_users")
@@ -207,7 +208,7 @@ def clutter_evaluation(
     device_t = pick_device(device)
 
     def backbone() -> nn.Module:
-        return load_task(extractor)[0].backbone
+        return load_task(extractor, needs=FEATURES, tool="sigbench-clean extractor=")[0].backbone
 
     dataset, data_identity = dataset_from_data_config(data_cfg)
     clean_fs = cached_features(

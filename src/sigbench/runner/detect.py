@@ -15,11 +15,12 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from sigbench.checkpoint_io import load_task
 from sigbench.detection.evaluate import evaluate_quads
 from sigbench.detection.infer import detect_pages, iter_pages, list_inputs, write_page
 from sigbench.documents.formats import atomic_write_text
 from sigbench.features.extract import pick_device
-from sigbench.runner.build import load_task
+from sigbench.runner.preflight import check_output
 from sigbench.runner.summary import print_summary
 from sigbench.runner.validation import ConfigError
 
@@ -59,8 +60,9 @@ def detect(cfg: DictConfig) -> dict[str, Any]:
     """Run ``sigbench-detect``; returns the page count, output folder and metrics (when ``gt`` is set)."""
     if not Path(cfg.ckpt).is_file():
         raise ConfigError(f"ckpt: {cfg.ckpt} does not exist")
+    check_output(cfg.get("output"), "output")
     files = list_inputs(cfg.input)
-    task, config = load_task(cfg.ckpt, map_location="cpu")
+    task, config = load_task(cfg.ckpt, map_location="cpu", needs="detection", tool="sigbench-detect")
     device = pick_device(cfg.device)
     detector = task.detector.to(device).eval()
     classes = list(detector.classes)

@@ -1,6 +1,6 @@
 """Embeddings of a trained checkpoint: an npz for other tools and, on request, a TensorBoard projector view.
 
-The model is rebuilt from the config the checkpoint carries (:func:`sigbench.runner.build.load_task`); the
+The model is rebuilt from the config the checkpoint carries (:func:`sigbench.checkpoint_io.load_task`); the
 data defaults to the checkpoint's own data config, so ``sigbench-embed ckpt=...`` alone embeds the writers
 that run held out.
 """
@@ -17,9 +17,10 @@ from omegaconf import DictConfig, OmegaConf
 from torch.nn import functional as F
 
 from sigbench.atomic import atomic_write
+from sigbench.checkpoint_io import FEATURES, load_task
 from sigbench.data.transforms import center_offsets, to_model_input
 from sigbench.features.extract import embed_images, pick_device
-from sigbench.runner.build import load_task
+from sigbench.runner.preflight import check_output
 from sigbench.runner.summary import print_summary
 from sigbench.runner.validation import ConfigError
 
@@ -82,8 +83,9 @@ def embed(cfg: DictConfig) -> dict[str, str]:
         raise ConfigError(f"split={cfg.split!r} is not one of {list(SPLITS)}")
     if not Path(cfg.ckpt).exists():
         raise ConfigError(f"ckpt: {cfg.ckpt} does not exist")
+    check_output(cfg.get("output"), "output", "file")
     device = pick_device(cfg.device)
-    task, config = load_task(cfg.ckpt, map_location="cpu")
+    task, config = load_task(cfg.ckpt, map_location="cpu", needs=FEATURES, tool="sigbench-embed")
     task = task.to(device)
     data_cfg = cfg.data if cfg.get("data") is not None else OmegaConf.create(config["data"])
     dm = instantiate(data_cfg, sampler=None)

@@ -17,6 +17,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from sigbench.atomic import atomic_write
+from sigbench.checkpoint_io import FEATURES, load_task, read_checkpoint_config
 from sigbench.data.formats import SignatureDataset, user_range
 from sigbench.features.extract import extract_features
 from sigbench.runner.summary import print_summary
@@ -95,7 +96,10 @@ def resolve_users(value: Any, fallback: Any, what: str) -> np.ndarray:
     users = value if value is not None else fallback
     if users is None:
         raise ConfigError(f"{what} is required (no default from the checkpoint's data config)")
-    ids = user_range(list(users))
+    try:
+        ids = user_range(list(users))
+    except ValueError as err:
+        raise ConfigError(f"{what}: {err}") from None
     if ids.size == 0:
         raise ConfigError(f"{what}={list(users)} selects no users")
     return ids
@@ -198,10 +202,12 @@ def print_protocol_summaries(summaries: dict[str, dict]) -> None:
 def _extractor(ckpt: str | Path | None, weights: str | Path | None, variant: str) -> tuple[Any, dict]:
     """A loader of the feature extractor and its identity (for the feature cache)."""
     from sigbench.features.weights import signet_from_sigver
-    from sigbench.runner.build import load_task
 
     if ckpt is not None:
-        return (lambda: load_task(ckpt)[0].backbone), {"ckpt": file_identity(ckpt)}
+        read_checkpoint_config(ckpt, needs=FEATURES, tool="sigbench-eval")  # what it holds, before any work
+        return (lambda: load_task(ckpt, needs=FEATURES, tool="sigbench-eval")[0].backbone), {
+            "ckpt": file_identity(ckpt)
+        }
     if weights is not None:
         return (lambda: signet_from_sigver(weights, variant)), {
             "weights": file_identity(weights),
@@ -234,8 +240,6 @@ def evaluate_checkpoint(
     every writer of that dataset and its ``dev_users`` to none (WD with ``forg_from_dev > 0`` and WI need
     them given, as writers of that dataset). Such a protocol needs a model (``ckpt`` or ``weights``).
     """
-    from sigbench.runner.checkpoints import read_checkpoint_config
-
     for protocol in protocols.values():
         check_protocol(protocol)
     own_data_needed = any(p.get("data") is None for p in protocols.values())
@@ -245,7 +249,7 @@ def evaluate_checkpoint(
     if features is None:
         loader, identity = _extractor(ckpt, weights, weights_variant)
         if ckpt is not None:
-            ckpt_cfg = read_checkpoint_config(ckpt)
+            ckpt_cfg = read_checkpoint_config(ckpt, needs=FEATURES, tool="sigbench-eval")
             if data_cfg is None:
                 data_cfg = ckpt_cfg["data"]
                 default_exp, default_dev = data_cfg.get("holdout_users"), data_cfg.get("train_users")

@@ -22,10 +22,11 @@ import torch
 from omegaconf import DictConfig
 
 from sigbench.atomic import atomic_write_bytes
+from sigbench.checkpoint_io import load_task
 from sigbench.detection.tiling import crop_tile, resize_long_side, tile_origins
 from sigbench.features.extract import pick_device
 from sigbench.images import find_images, read_rgb
-from sigbench.runner.build import load_task
+from sigbench.runner.preflight import check_output
 from sigbench.runner.summary import print_summary
 from sigbench.runner.validation import ConfigError
 from sigbench.segmentation.evaluate import evaluate_masks
@@ -155,12 +156,13 @@ def segment(cfg: DictConfig) -> dict[str, float]:
     """Run ``sigbench-segment``; returns the ``evaluate_masks`` scores when ``gt`` is given, else ``{}``."""
     if not Path(cfg.ckpt).exists():
         raise ConfigError(f"ckpt: {cfg.ckpt} does not exist")
+    check_output(cfg.get("output"), "output")
     files = list_images(cfg.input)
     gt_dir = Path(cfg.gt) if cfg.get("gt") else None
     if gt_dir is not None and not gt_dir.is_dir():
         raise ConfigError(f"gt: {gt_dir} is not a folder")
     device = pick_device(cfg.device)
-    task, config = load_task(cfg.ckpt, map_location="cpu")
+    task, config = load_task(cfg.ckpt, map_location="cpu", needs="segmentation", tool="sigbench-segment")
     if not hasattr(task, "foreground_probability"):
         raise ConfigError(f"ckpt: {cfg.ckpt} is not a segmentation checkpoint ({type(task).__name__})")
     task = task.to(device)

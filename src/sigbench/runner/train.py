@@ -11,6 +11,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import TensorBoardLogger
 
+from sigbench.checkpoint_io import AtomicCheckpointIO, CheckpointError, checkpoint_kind, read_checkpoint
 from sigbench.runner.build import build_callbacks, build_data, build_loggers, build_task, check
 from sigbench.runner.checkpoints import ConfigInCheckpoint, read_checkpoint_config
 from sigbench.runner.summary import print_summary
@@ -35,20 +36,29 @@ def reported(metrics: dict[str, Any]) -> dict[str, float]:
 
 
 def resume_checkpoint(cfg: DictConfig) -> str | None:
-    """``ckpt_path`` wins; ``resume=true`` continues the run in ``paths.output_dir`` from its last.ckpt."""
+    """``ckpt_path`` wins; ``resume=true`` continues the run in ``paths.output_dir`` from its last.ckpt.
+
+    The file is read once here (safely) so an empty, truncated or other-task checkpoint is named before
+    any data is loaded.
+    """
     if cfg.get("ckpt_path"):
-        path = Path(cfg.ckpt_path)
+        key, path = "ckpt_path", Path(cfg.ckpt_path)
         if not path.exists():
             raise ConfigError(f"ckpt_path: {path} does not exist")
-        return str(path)
-    if cfg.get("resume"):
-        path = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    elif cfg.get("resume"):
+        key, path = "resume=true", Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
         if not path.exists():
             raise ConfigError(
                 f"resume=true: no {path}; point hydra.run.dir at the folder of the run to continue"
             )
-        return str(path)
-    return None
+    else:
+        return None
+    kind = checkpoint_kind({"task": {"_target_": cfg.task.get("_target_")}})
+    try:
+        read_checkpoint(path, needs=kind, tool=f"resuming this {kind} run")
+    except CheckpointError as err:
+        raise ConfigError(f"{key}: {err}") from None
+    return str(path)
 
 
 def _warn_config_drift(ckpt: str, current: dict[str, Any]) -> None:
@@ -71,9 +81,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
         _warn_config_drift(ckpt, resolved)
     callbacks = [*build_callbacks(cfg), ConfigInCheckpoint(resolved)]
     loggers = build_loggers(cfg)
-    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    trainer: pl.Trainer = instantiate(
+        cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
+    )
     if cfg.get("train", True):
-        trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt)
+        trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt, weights_only=True)
     metrics = reported(dict(trainer.callback_metrics))
     tensorboard = next((lg for lg in loggers if isinstance(lg, TensorBoardLogger)), None)
     best = getattr(trainer.checkpoint_callback, "best_model_path", "") if trainer.checkpoint_callback else ""

@@ -10,13 +10,39 @@ from __future__ import annotations
 import inspect
 import types
 import typing
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from hydra.utils import get_object
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 HYDRA_KEYS = {"_target_", "_partial_", "_recursive_", "_convert_", "_args_"}
+
+
+def _positive(value: Any) -> bool:
+    return value > 0
+
+
+def _non_negative(value: Any) -> bool:
+    return value >= 0
+
+
+def _fraction(value: Any) -> bool:
+    return 0 <= value < 1
+
+
+# Limits on values, by argument name, for every component that takes an argument of that name: types say
+# "an int", these say which ints make sense (a batch of 0 samples, a negative learning rate).
+VALUE_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "batch_size": (_positive, "> 0"),
+    "eval_batch_size": (_positive, "> 0"),
+    "inverted_batch_size": (_positive, "> 0"),
+    "lr": (_non_negative, ">= 0"),
+    "weight_decay": (_non_negative, ">= 0"),
+    "momentum": (_non_negative, ">= 0"),
+    "val_fraction": (_fraction, "in [0, 1)"),
+    "inverted_val_fraction": (_fraction, "in [0, 1)"),
+}
 
 
 class ConfigError(ValueError):
@@ -112,6 +138,7 @@ def check_target_node(path: str, node: DictConfig, supplied: set[str] | frozense
                 f"{path}.{key}: {value!r} is a {type(value).__name__}, but {target_name} expects "
                 f"{_hint_name(hints[key])}"
             )
+        check_value(f"{path}.{key}", key, value)
     if node.get("_partial_", False):
         return
     missing = [
@@ -125,6 +152,16 @@ def check_target_node(path: str, node: DictConfig, supplied: set[str] | frozense
     ]
     if missing and "_args_" not in node:
         raise ConfigError(f"{path}: {target_name} needs {', '.join(missing)} (missing from the config)")
+
+
+def check_value(where: str, name: str, value: Any) -> None:
+    """Apply :data:`VALUE_RULES` to a number given for argument ``name`` (``where``: its config key)."""
+    rule = VALUE_RULES.get(name)
+    if rule is None or value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    holds, expected = rule
+    if not holds(value):
+        raise ConfigError(f"{where}={value!r}: must be {expected}")
 
 
 def _hint_name(hint: Any) -> str:

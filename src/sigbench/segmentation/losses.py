@@ -67,6 +67,8 @@ class SegmentationLoss(nn.Module):
     Returns the total; :attr:`last_parts` keeps the unweighted terms of the last call for logging.
     """
 
+    interface = "prediction_target"  # loss(logits, masks), checked against the task's loss_interface
+
     def __init__(
         self,
         ce_weight: float = 1.0,

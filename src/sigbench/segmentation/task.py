@@ -13,6 +13,7 @@ images whose ground truth has ink -- shows whether signatures are actually found
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import ClassVar
 
 import numpy as np
 import pytorch_lightning as pl
@@ -43,6 +44,9 @@ class SegmentationTask(pl.LightningModule):
             ``total_iters`` (``PolynomialLR``) is given the run's total number of optimiser steps
             (``trainer.estimated_stepping_batches``), replacing the per-epoch value in its config.
     """
+
+    # what the task calls its loss with; checked at start-up against the loss class's `interface`
+    loss_interface: ClassVar[str | None] = "prediction_target"
 
     def __init__(
         self,

@@ -58,6 +58,7 @@ class DistillationLoss:
     """
 
     requires_forgeries = False
+    interface = "distillation"  # the call a task makes (checked against the task's loss_interface)
 
     def __init__(
         self,

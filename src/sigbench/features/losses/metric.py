@@ -31,6 +31,7 @@ class MetricLoss:
     """
 
     requires_forgeries = False
+    interface = "embeddings"  # the call a task makes (checked against the task's loss_interface at start-up)
 
     def __call__(self, embeddings: torch.Tensor, labels: torch.Tensor) -> LossOutput:
         raise NotImplementedError

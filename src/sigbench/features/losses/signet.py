@@ -35,6 +35,7 @@ class SigNetLoss:
     """Cross-entropy over training writers on genuine signatures only."""
 
     requires_forgeries = False
+    interface = "writer_logits"  # the call a task makes (checked against the task's loss_interface)
 
     def __call__(
         self, logits: torch.Tensor, forgery_logit: torch.Tensor | None, y: torch.Tensor, yforg: torch.Tensor
@@ -53,6 +54,7 @@ class SigNetFLoss:
     """
 
     requires_forgeries = True
+    interface = "writer_logits"
     VARIANTS = ("L1", "L2")
 
     def __init__(self, lamb: float = 0.95, variant: str = "L2") -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 import torchmetrics
 from torch import nn
@@ -20,6 +22,9 @@ class ClassificationTask(FeatureTask):
         num_classes: training writers (supplied by the runner from the data module).
         loss: :class:`SigNetLoss` or :class:`SigNetFLoss`; a loss that needs forgeries adds the forgery head.
     """
+
+    # what the task calls its loss with; checked at start-up against the loss class's `interface`
+    loss_interface: ClassVar[str | None] = "writer_logits"
 
     def __init__(
         self,

@@ -11,10 +11,12 @@ without the teacher's file.
 from __future__ import annotations
 
 import copy
+from typing import ClassVar
 
 import torch
 from torch import nn
 
+from sigbench.checkpoint_io import CONFIG_KEY
 from sigbench.features.losses.distillation import DistillationLoss
 from sigbench.features.selection import SCORE_KEY, STD_KEY, selection_score
 from sigbench.features.tasks.base import FeatureTask, OptimizerFactory, SchedulerFactory
@@ -54,6 +56,9 @@ class DistillationTask(FeatureTask):
     samples, argmax over the new-writer outputs only: whether the new writers were learnt at all),
     ``val/selection`` / ``val/selection_std`` (mean / std of the first two) and the held-out ``val/eer``.
     """
+
+    # what the task calls its loss with; checked at start-up against the loss class's `interface`
+    loss_interface: ClassVar[str | None] = "distillation"
 
     def __init__(
         self,
@@ -212,8 +217,6 @@ class DistillationTask(FeatureTask):
 
         Runs after the callbacks' hooks, so it sees the config that ``ConfigInCheckpoint`` just stored.
         """
-        from sigbench.runner.checkpoints import CONFIG_KEY
-
         config = checkpoint.get(CONFIG_KEY)
         if not isinstance(config, dict) or not isinstance(config.get("task"), dict):
             return

@@ -17,6 +17,7 @@ writers queried against the training samples, Viana et al.'s model selection) an
 from __future__ import annotations
 
 import logging
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -50,6 +51,9 @@ class MetricTask(FeatureTask):
         identification_references: enrolment samples per held-out writer for ``val/identification_acc``
             (0 = not computed); ``identification_queries`` samples per writer are then classified.
     """
+
+    # what the task calls its loss with; checked at start-up against the loss class's `interface`
+    loss_interface: ClassVar[str | None] = "embeddings"
 
     def __init__(
         self,
