@@ -34,6 +34,7 @@ from sigbench.data.combine import combine_datasets
 from sigbench.data.datasets.base import DatasetAdapter, ScanResult
 from sigbench.data.formats import DatasetFormatError, SignatureDataset, load_dataset
 from sigbench.data.preprocess import DEFAULT_IMG_SIZE
+from sigbench.images import decode as image_decode
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +45,8 @@ Source = SignatureDataset | str | Path | Callable[[], SignatureDataset]
 
 
 def _code_digest() -> str:
-    """Hash of the code that turns scans into arrays: a change there must miss the cache."""
-    return digest(*module_sources(preprocess, prepare))
+    """Hash of the code that reads scans and turns them into arrays: a change there must miss the cache."""
+    return digest(*module_sources(image_decode, preprocess, prepare))
 
 
 def _files_digest(adapter: DatasetAdapter, scan: ScanResult) -> str:
