@@ -28,6 +28,7 @@ from sigbench.images.inputs import (
     CheckedInputs,
     SkippedFile,
     check_inputs,
+    gather_inputs,
     skipped_note,
     write_skipped,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "check_output_folder",
     "file_pages",
     "find_images",
+    "gather_inputs",
     "image_size",
     "iter_pages",
     "page_stem",

@@ -25,7 +25,7 @@ import os
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from typing import BinaryIO
 
 import cv2
 import numpy as np
@@ -49,6 +49,17 @@ _UPRIGHT = {
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
+
+
+#: A file to read: a path, or an open binary file (its ``name`` attribute, if any, names it in errors).
+Source = str | os.PathLike | BinaryIO
+
+
+def name_of(source: Source) -> str:
+    """How errors name ``source``: the path, or an open file's ``name``."""
+    if isinstance(source, (str, os.PathLike)):
+        return str(source)
+    return str(getattr(source, "name", "<image in memory>"))
 
 
 class ImageReadError(ValueError):
@@ -77,17 +88,17 @@ def check_max_pixels(max_pixels: int | None, what: str = "max_pixels") -> int | 
     return int(max_pixels)
 
 
-def check_pixels(path: str | os.PathLike, width: int, height: int, max_pixels: int | None) -> None:
+def check_pixels(path: Source, width: int, height: int, max_pixels: int | None) -> None:
     """Raise :class:`ImageTooLargeError` naming ``path`` when ``width x height`` exceeds ``max_pixels``."""
     if max_pixels is not None and width * height > max_pixels:
         raise ImageTooLargeError(
-            f"{path}: {width} x {height} = {width * height / 1e6:.1f} Mpx is more than the limit of "
+            f"{name_of(path)}: {width} x {height} = {width * height / 1e6:.1f} Mpx is more than the limit of "
             f"{max_pixels / 1e6:g} Mpx (max_pixels={max_pixels}); raise max_pixels if the file is genuine"
         )
 
 
 @contextmanager
-def open_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Iterator[Image.Image]:
+def open_image(path: Source, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Iterator[Image.Image]:
     """The file opened by Pillow (header only) with its first page's size checked; closed on exit.
 
     Pillow's own decompression-bomb guard (``2 x PIL.Image.MAX_IMAGE_PIXELS``, ~179 Mpx) still applies above
@@ -98,12 +109,14 @@ def open_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIX
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(path)
     except Image.DecompressionBombError as err:
-        raise ImageTooLargeError(f"{path}: larger than Pillow's decompression-bomb limit ({err})") from None
+        raise ImageTooLargeError(
+            f"{name_of(path)}: larger than Pillow's decompression-bomb limit ({err})"
+        ) from None
     except FileNotFoundError:
-        raise ImageReadError(f"{path}: cannot read the image: the file does not exist") from None
+        raise ImageReadError(f"{name_of(path)}: cannot read the image: the file does not exist") from None
     except (OSError, SyntaxError, ValueError) as err:  # Pillow's errors for unknown / truncated files
         raise ImageReadError(
-            f"{path}: cannot read the image (not an image, or an unknown format: {err})"
+            f"{name_of(path)}: cannot read the image (not an image, or an unknown format: {err})"
         ) from None
     with image:
         width, height = upright_size(image)
@@ -161,30 +174,33 @@ def to_grey(rgb: np.ndarray) -> np.ndarray:
     return rgb if rgb.ndim == 2 else cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
 
 
-def _high_depth_colour(path: str | os.PathLike, image: Image.Image, index: int) -> np.ndarray:
+def _high_depth_colour(path: Source, image: Image.Image, index: int) -> np.ndarray:
     """A 16-bit RGB(A) / grey+alpha page through OpenCV (all 16 bits; BGR(A) or BGRA order)."""
+    if isinstance(path, (str, os.PathLike)):
+        data = np.fromfile(str(path), np.uint8)
+    else:
+        path.seek(0)
+        data = np.frombuffer(path.read(), np.uint8)
     if image.format == "TIFF":
-        ok, pages = cv2.imreadmulti(str(path), start=index, count=1, flags=cv2.IMREAD_UNCHANGED)
+        ok, pages = cv2.imdecodemulti(data, cv2.IMREAD_UNCHANGED, range=(index, index + 1))
         page = pages[0] if ok and pages else None
     else:
-        page = cv2.imdecode(np.fromfile(str(path), np.uint8), cv2.IMREAD_UNCHANGED)
+        page = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if page is None or page.ndim != 3 or page.shape[2] not in (3, 4):
-        raise ImageReadError(f"{path}: cannot decode the 16-bit colour page {index + 1}")
+        raise ImageReadError(f"{name_of(path)}: cannot decode the 16-bit colour page {index + 1}")
     page = cv2.cvtColor(page, cv2.COLOR_BGRA2RGBA if page.shape[2] == 4 else cv2.COLOR_BGR2RGB)
     return scale_16_to_8(page) if page.dtype == np.uint16 else page.astype(np.uint8)
 
 
-def _eight_bit(path: str | os.PathLike, image: Image.Image, index: int) -> np.ndarray:
-    """The current page as uint8: grey ``H x W``, RGB, or with alpha still last (composited by the caller)."""
+def _eight_bit(image: Image.Image, path: Source) -> np.ndarray:
+    """The current (loaded) page as uint8: grey ``H x W``, RGB, or with alpha last (composited later)."""
     mode = image.mode
-    if ";16" in _rawmode(image) and mode in ("RGB", "RGBA", "LA"):
-        return _high_depth_colour(path, image, index)
     if mode in _GREY_16:
         return scale_16_to_8(np.asarray(image))
     if mode == "I":  # 32-bit integers: only read when they hold 16-bit values (as some writers store them)
         values = np.asarray(image)
         if values.size and (values.min() < 0 or values.max() > 65535):
-            raise ImageReadError(f"{path}: 32-bit integer pixels outside 0..65535 are not supported")
+            raise ImageReadError(f"{name_of(path)}: 32-bit integer pixels outside 0..65535 are not supported")
         return scale_16_to_8(values)
     if mode == "F":  # floating-point TIFF: 0..1 is the convention of scientific / HDR writers
         values = np.nan_to_num(np.asarray(image, np.float64), nan=0.0)
@@ -198,12 +214,12 @@ def _eight_bit(path: str | os.PathLike, image: Image.Image, index: int) -> np.nd
     elif mode == "P" or mode in _OTHER_COLOUR:
         image = image.convert("RGB")
     elif mode not in ("L", "LA", "RGB", "RGBA"):
-        raise ImageReadError(f"{path}: unsupported pixel mode {mode!r}")
+        raise ImageReadError(f"{name_of(path)}: unsupported pixel mode {mode!r}")
     return np.asarray(image)
 
 
 def decode_page(
-    path: str | os.PathLike, image: Image.Image, index: int = 0, max_pixels: int | None = DEFAULT_MAX_PIXELS
+    path: Source, image: Image.Image, index: int = 0, max_pixels: int | None = DEFAULT_MAX_PIXELS
 ) -> np.ndarray:
     """Page ``index`` of an open image as upright uint8, grey ``H x W`` or RGB ``H x W x 3``.
 
@@ -213,16 +229,19 @@ def decode_page(
         image.seek(index)
         check_pixels(path, *upright_size(image), max_pixels)
         turn = _UPRIGHT.get(orientation(image))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image.load()
-        pixels = _eight_bit(path, image, index)
+        if ";16" in _rawmode(image) and image.mode in ("RGB", "RGBA", "LA"):  # before load() drops the tiles
+            pixels = _high_depth_colour(path, image, index)
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                image.load()
+            pixels = _eight_bit(image, path)
     except ImageReadError:
         raise
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as err:
         reason = f"{type(err).__name__}: {err}"
         raise ImageReadError(
-            f"{path}: cannot read the image: page {index + 1} does not decode ({reason})"
+            f"{name_of(path)}: cannot read the image: page {index + 1} does not decode ({reason})"
         ) from None
     if pixels.ndim == 3 and pixels.shape[2] in (2, 4):
         pixels = on_white(pixels)
@@ -238,29 +257,29 @@ def as_rgb(pixels: np.ndarray) -> np.ndarray:
     return np.repeat(pixels[:, :, None], 3, axis=2) if pixels.ndim == 2 else pixels
 
 
-def read_single(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def read_single(path: Source, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """The one page of ``path`` (grey or RGB uint8); a file of several pages is refused."""
     with open_image(path, max_pixels) as image:
         pages = frame_count(image)
         if pages > 1:
             raise MultiPageError(
-                f"{path}: has {pages} pages and this tool takes one image per file; split the pages "
+                f"{name_of(path)}: has {pages} pages and this tool takes one image per file; split the pages "
                 "(or use a tool that reads pages: sigbench-detect, sigbench-segment)"
             )
         return decode_page(path, image, 0, max_pixels)
 
 
-def read_rgb(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def read_rgb(path: Source, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """An image file as ``H x W x 3`` uint8 RGB, upright, transparency on white, 16 bits scaled."""
     return as_rgb(read_single(path, max_pixels))
 
 
-def read_grey(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def read_grey(path: Source, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """An image file as ``H x W`` uint8 grey: ``to_grey(read_rgb(path))``, exactly."""
     return to_grey(read_single(path, max_pixels))
 
 
-def image_size(path: str | os.PathLike, max_pixels: int | None = None) -> tuple[int, int]:
+def image_size(path: Source, max_pixels: int | None = None) -> tuple[int, int]:
     """Upright ``(width, height)`` of the first page, from the header (nothing decoded)."""
-    with open_image(Path(path), max_pixels) as image:
+    with open_image(path, max_pixels) as image:
         return upright_size(image)

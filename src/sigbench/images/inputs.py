@@ -16,8 +16,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from sigbench.atomic import atomic_write_text
-from sigbench.images.decode import DEFAULT_MAX_PIXELS, ImageReadError
-from sigbench.images.pages import DEFAULT_DPI, check_file, page_stem
+from sigbench.images.decode import DEFAULT_MAX_PIXELS, ImageReadError, check_max_pixels
+from sigbench.images.files import IMAGE_SUFFIXES, check_output_folder, find_images
+from sigbench.images.pages import DEFAULT_DPI, PDF_SUFFIX, check_file, page_stem
 
 log = logging.getLogger(__name__)
 SKIPPED_FILE = "skipped.json"
@@ -90,6 +91,39 @@ def check_inputs(
     if not good:
         raise BadInputsError(bad) if bad else ValueError("no input files")
     return CheckedInputs(good, pages, bad)
+
+
+def gather_inputs(
+    source: str | os.PathLike,
+    output: str | os.PathLike | None,
+    tool: str,
+    skip_bad: bool = False,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    dpi: float = DEFAULT_DPI,
+    pages: bool = True,
+    recursive: bool = False,
+) -> CheckedInputs:
+    """The files a folder tool reads from ``source``, all checked before it writes anything to ``output``.
+
+    ``output`` may not be the input folder and is never listed as input (the run's own results would be
+    read back by the next run); every file is opened and decoded once (:func:`check_inputs`); for a page
+    tool (``pages``: images, multi-page TIFFs and PDFs) pages that would write the same outputs are refused.
+    A tool of one image per file (``pages=False``) lists no PDFs and refuses multi-page files.
+    """
+    if output is not None:
+        check_output_folder(source, output, tool)
+    max_pixels = check_max_pixels(max_pixels)
+    suffixes = (*IMAGE_SUFFIXES, PDF_SUFFIX) if pages else IMAGE_SUFFIXES
+    files = find_images(source, suffixes, recursive=recursive, exclude=output)
+    checked = check_inputs(files, skip_bad, max_pixels, dpi, multi_page=pages)
+    if pages:
+        stems = checked.stems()
+        clashes = sorted({s for s in stems if stems.count(s) > 1})
+        if clashes:
+            raise ValueError(
+                f"input: several pages would write the same outputs {clashes[:5]}; rename the files"
+            )
+    return checked
 
 
 def write_skipped(out_dir: str | os.PathLike, skipped: Sequence[SkippedFile]) -> Path | None:
