@@ -24,6 +24,7 @@ from sigbench.images import (
     read_grey,
     read_rgb,
 )
+from sigbench.images.decode import on_white, scale_16_to_8
 
 
 def _write(path, value: int = 200) -> None:
@@ -220,3 +221,13 @@ def test_grey_is_the_same_formula_everywhere(tmp_path) -> None:
     # BT.601 by hand, within OpenCV's fixed-point rounding
     by_hand = page.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
     assert np.abs(grey - by_hand).max() <= 0.5 + 1e-3
+
+
+def test_integer_formulas_equal_the_rounded_real_ones_for_every_input() -> None:
+    """Every (colour, alpha) pair and every 16-bit value, against float arithmetic rounded to nearest."""
+    colour, alpha = np.meshgrid(np.arange(256), np.arange(256), indexing="ij")
+    pairs = np.stack([colour, alpha], axis=-1).astype(np.uint8)
+    real = colour * (alpha / 255.0) + 255.0 * (1.0 - alpha / 255.0)
+    np.testing.assert_array_equal(on_white(pairs)[..., 0], np.rint(real).astype(np.uint8))
+    values = np.arange(65536, dtype=np.uint16)
+    np.testing.assert_array_equal(scale_16_to_8(values), np.rint(values * 255.0 / 65535.0).astype(np.uint8))
