@@ -3,9 +3,6 @@ how a bad one is reported."""
 
 from __future__ import annotations
 
-import struct
-import zlib
-
 import cv2
 import numpy as np
 import pytest
@@ -25,6 +22,7 @@ from sigbench.images import (
     read_rgb,
 )
 from sigbench.images.decode import on_white, scale_16_to_8
+from tests.helpers import header_only_png
 
 
 def _write(path, value: int = 200) -> None:
@@ -83,16 +81,6 @@ def _on_white_by_hand(colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """Compositing on white paper in floating point, rounded: the reference for the integer formula."""
     a = alpha.astype(np.float64)[..., None] / 255.0
     return np.rint(colour.astype(np.float64) * a + 255.0 * (1.0 - a)).astype(np.uint8)
-
-
-def _png_header_only(path, width: int, height: int) -> None:
-    """A tiny PNG whose header declares ``width x height`` 1-bit grey pixels (the data is absent)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")))
 
 
 def test_transparent_pixels_become_white_paper(tmp_path) -> None:
@@ -190,10 +178,10 @@ def test_pages_of_a_multi_page_tiff_are_read_one_by_one(tmp_path) -> None:
 
 def test_pixel_limit_is_checked_from_the_header(tmp_path) -> None:
     bomb = tmp_path / "bomb.png"
-    _png_header_only(bomb, 20000, 20000)  # 400 Mpx declared in a file of well under 100 bytes
+    header_only_png(bomb, 20000, 20000, bit_depth=1)  # 400 Mpx declared in a file of well under 100 bytes
     assert bomb.stat().st_size < 100
     big = tmp_path / "big.png"
-    _png_header_only(big, 12000, 9000)  # 108 Mpx: above the default limit, below Pillow's own guard
+    header_only_png(big, 12000, 9000)  # 108 Mpx: above the default limit, below Pillow's own guard
     for reader in (read_rgb, read_grey, lambda p: list(iter_pages([p]))):
         with pytest.raises(ImageTooLargeError, match="bomb.png"):
             reader(bomb)

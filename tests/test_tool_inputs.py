@@ -33,6 +33,7 @@ from sigbench.images import SKIPPED_FILE, BadInputsError
 from sigbench.runner import clean as clean_runner
 from sigbench.runner import detect as detect_runner
 from sigbench.runner import segment as segment_runner
+from tests.helpers import header_only_png
 
 H, W = 40, 64
 CANVAS = (80, 120)
@@ -280,28 +281,16 @@ def test_multi_page_tiff_gives_every_page_or_a_clear_refusal(tmp_path: Path, fak
         prepare_dataset(adapter, tmp_path / "x.npz", img_size=IMG_SIZE, workers=0, progress=False)
 
 
-def _header_only_png(path: Path, width: int, height: int) -> None:
-    """A PNG of a few dozen bytes whose header declares ``width x height`` pixels."""
-    import struct
-    import zlib
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")))
-
-
 def test_oversize_image_is_refused_by_every_tool_before_decoding(tmp_path: Path, fake_models: dict) -> None:
     source = tmp_path / "scans"
     source.mkdir()
-    _header_only_png(source / "huge.png", 20000, 20000)  # 400 Mpx grey: 400 MB decoded, 25 GB in float copies
+    header_only_png(source / "huge.png", 20000, 20000)  # 400 Mpx grey: 400 MB decoded, 25 GB in float copies
     for run in (run_detect, run_segment, run_clean):
         out = tmp_path / run.__name__
         with pytest.raises(BadInputsError, match=r"huge.png: .*decompression-bomb"):
             run(fake_models["ckpt"], source, out)
         assert not out.exists(), f"{run.__name__} wrote nothing"
-    _header_only_png(source / "huge.png", 11000, 10000)  # 110 Mpx: our limit, with the size in the message
+    header_only_png(source / "huge.png", 11000, 10000)  # 110 Mpx: our limit, with the size in the message
     Image.fromarray(_scan(8)).save(source / "fine.png")
     for run in (run_detect, run_segment, run_clean):
         with pytest.raises(BadInputsError, match=r"huge.png: 11000 x 10000 = 110.0 Mpx is more than"):
@@ -311,7 +300,7 @@ def test_oversize_image_is_refused_by_every_tool_before_decoding(tmp_path: Path,
     with pytest.raises(ValueError, match="max_pixels=-1"):
         run_detect(fake_models["ckpt"], source, tmp_path / "out", max_pixels=-1)
     (tmp_path / "data" / "w1").mkdir(parents=True)
-    _header_only_png(tmp_path / "data" / "w1" / "G_huge.png", 11000, 10000)
+    header_only_png(tmp_path / "data" / "w1" / "G_huge.png", 11000, 10000)
     Image.fromarray(_scan(9)).save(tmp_path / "data" / "w1" / "G_fine.png")
     adapter = FolderAdapter(tmp_path / "data", genuine="G_*", canvas_size=CANVAS)
     with pytest.raises(BadFilesError, match=r"G_huge.png: ImageTooLargeError: .*11000 x 10000"):
