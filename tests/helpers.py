@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -33,3 +35,15 @@ def make_toy_dataset(users: int = 8, genuine: int = 6, forgeries: int = 2, seed:
         user_mapping=[f"w{u}" for u in range(users)],
         filenames=[f"s{i}.png" for i in range(n)],
     )
+
+
+def header_only_png(path: Path, width: int, height: int, bit_depth: int = 8) -> Path:
+    """A PNG of a few dozen bytes whose header declares ``width x height`` grey pixels (no pixel data):
+    what a decompression bomb looks like to a reader that trusts the header."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")))
+    return path

@@ -129,7 +129,7 @@ def test_skip_bad_lists_them_and_keeps_the_rest(tmp_path: Path) -> None:
     assert len(ds) == 7 and not {"a/G07.png", "b/F05.png"} & set(ds.filenames)
     assert ds.x.reshape(len(ds), -1).max(axis=1).min() > 0, "the kept images were compacted in place"
     bad_txt = (tmp_path / "x.bad.txt").read_text()
-    assert "a/G07.png\tOSError" in bad_txt and "b/F05.png\tBlankImageError" in bad_txt
+    assert "a/G07.png\tImageReadError" in bad_txt and "b/F05.png\tBlankImageError" in bad_txt
     assert json.loads((tmp_path / "x.stats.json").read_text())["bad_files"]["count"] == 2
 
     (data / "a" / "G07.png").unlink()

@@ -163,3 +163,13 @@ def test_overlay_colours():
     assert tuple(out[2, 0]) == FP_COLOUR  # predicted only
     assert tuple(out[0, 0]) == FN_COLOUR  # missed
     assert tuple(out[7, 7]) == (227, 227, 227)  # faded page: 255 - 0.5 * 55
+
+
+def test_an_oversize_mask_is_refused_before_decoding(tmp_path) -> None:
+    from sigbench.images import ImageTooLargeError
+    from sigbench.segmentation.evaluate import read_mask
+    from tests.helpers import header_only_png
+
+    bomb = header_only_png(tmp_path / "bomb.png", 20000, 20000)  # 400 Mpx declared, no pixel data
+    with pytest.raises(ImageTooLargeError, match="bomb.png"):
+        read_mask(bomb)

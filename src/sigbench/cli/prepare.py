@@ -41,12 +41,19 @@ def config_problems(cfg: DictConfig) -> list[str]:
         reason = unwritable_reason(cfg.output, kind)
         if reason is not None:
             problems.append(f"output={cfg.output}: {reason}")
+    from sigbench.images import check_max_pixels
+
+    try:
+        check_max_pixels(cfg.get("max_pixels"))
+    except (TypeError, ValueError) as err:
+        problems.append(str(err))
     return problems
 
 
 def run(cfg: DictConfig):  # -> PrepareReport
     """Instantiate the adapter and prepare; the plain-Python layer below never sees OmegaConf objects."""
     from sigbench.data.prepare import prepare_dataset
+    from sigbench.images import DEFAULT_MAX_PIXELS
 
     adapter = hydra.utils.instantiate(cfg.dataset, _convert_="all")
     return prepare_dataset(
@@ -57,6 +64,7 @@ def run(cfg: DictConfig):  # -> PrepareReport
         skip_bad=bool(cfg.skip_bad),
         dedup=bool(cfg.dedup),
         progress=bool(cfg.progress),
+        max_pixels=cfg.get("max_pixels", DEFAULT_MAX_PIXELS),
     )
 
 

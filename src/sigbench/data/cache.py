@@ -34,6 +34,7 @@ from sigbench.data.combine import combine_datasets
 from sigbench.data.datasets.base import DatasetAdapter, ScanResult
 from sigbench.data.formats import DatasetFormatError, SignatureDataset, load_dataset
 from sigbench.data.preprocess import DEFAULT_IMG_SIZE
+from sigbench.images import decode as image_decode
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +45,8 @@ Source = SignatureDataset | str | Path | Callable[[], SignatureDataset]
 
 
 def _code_digest() -> str:
-    """Hash of the code that turns scans into arrays: a change there must miss the cache."""
-    return digest(*module_sources(preprocess, prepare))
+    """Hash of the code that reads scans and turns them into arrays: a change there must miss the cache."""
+    return digest(*module_sources(image_decode, preprocess, prepare))
 
 
 def _files_digest(adapter: DatasetAdapter, scan: ScanResult) -> str:
@@ -72,6 +73,7 @@ def cache_key(
     img_size: Sequence[int],
     dedup: bool,
     skip_bad: bool,
+    max_pixels: int | None = image_decode.DEFAULT_MAX_PIXELS,
 ) -> str:
     """A short hash of everything that determines the prepared arrays (not ``workers``)."""
     config = {
@@ -82,6 +84,7 @@ def cache_key(
         "img_size": [int(v) for v in img_size],
         "dedup": bool(dedup),
         "skip_bad": bool(skip_bad),
+        "max_pixels": max_pixels,
         "files": _files_digest(adapter, scan),
         "code": _code_digest(),
     }
@@ -116,6 +119,7 @@ def load_or_prepare(
     canvas_size: Sequence[int] | None = None,
     skip_bad: bool = False,
     progress: bool = False,
+    max_pixels: int | None = image_decode.DEFAULT_MAX_PIXELS,
 ) -> SignatureDataset:
     """The dataset ``adapter`` describes, prepared (:func:`~sigbench.data.prepare.prepare_dataset`) into
     ``cache_dir/<name>-<key>.npz`` on first use and loaded from there afterwards.
@@ -129,6 +133,7 @@ def load_or_prepare(
         canvas_size: (H, W) overriding the adapter's canvas.
         skip_bad: leave unreadable / blank scans out instead of failing.
         progress: progress bars and the statistics table during a cache miss.
+        max_pixels: a scan of more pixels is a bad file (:func:`sigbench.images.read_grey`).
 
     Concurrent callers with the same key wait on a lock file, so the set is prepared once; the write
     itself is atomic (a killed run leaves no partial file).  Raises FileNotFoundError naming the folder
@@ -137,7 +142,8 @@ def load_or_prepare(
     _require_folder(adapter)
     canvas = tuple(int(v) for v in (canvas_size or adapter.canvas_size))
     size = tuple(int(v) for v in img_size)
-    key = cache_key(adapter, adapter.scan(), canvas, size, dedup, skip_bad)
+    max_pixels = image_decode.check_max_pixels(max_pixels)
+    key = cache_key(adapter, adapter.scan(), canvas, size, dedup, skip_bad, max_pixels)
     path = Path(cache_dir).expanduser() / f"{adapter.name or type(adapter).__name__}-{key}.npz"
     cached = _load_cached(path)
     if cached is not None:
@@ -149,7 +155,15 @@ def load_or_prepare(
             return cached
         log.info("preparing %r into %s (first use; later runs load the cache)", adapter, path)
         report = prepare.prepare_dataset(
-            adapter, path, canvas, size, workers=workers, skip_bad=skip_bad, dedup=dedup, progress=progress
+            adapter,
+            path,
+            canvas,
+            size,
+            workers=workers,
+            skip_bad=skip_bad,
+            dedup=dedup,
+            progress=progress,
+            max_pixels=max_pixels,
         )
         log.info(
             "%s: %d samples of %d writers, %d duplicate files removed, %.0f s",

@@ -26,7 +26,6 @@ import logging
 import multiprocessing
 import os
 import signal
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -36,10 +35,11 @@ from typing import Any
 
 import numpy as np
 
-from sigbench.atomic import atomic_write_text
+from sigbench.atomic import atomic_write_text, remove_stale_temps, scratch_file
 from sigbench.data.datasets.base import YFORG_NAMES, DatasetAdapter, SignatureRecord, describe_files
 from sigbench.data.formats import SignatureDataset, save_dataset
-from sigbench.data.preprocess import DEFAULT_IMG_SIZE, canvas_fits, load_grayscale, preprocess_signature
+from sigbench.data.preprocess import DEFAULT_IMG_SIZE, canvas_fits, preprocess_signature
+from sigbench.images import DEFAULT_MAX_PIXELS, check_max_pixels, read_grey
 from sigbench.progress import ProgressBar
 
 log = logging.getLogger(__name__)
@@ -183,23 +183,24 @@ def _hash_chunk(paths: Sequence[str]) -> list[str | None]:
 
 
 def _preprocess_one(
-    path: str, canvas_size: tuple[int, int], img_size: tuple[int, int]
+    path: str, canvas_size: tuple[int, int], img_size: tuple[int, int], max_pixels: int | None
 ) -> tuple[np.ndarray | None, str | None, bool]:
-    """(image, error, larger-than-canvas) for one file; per-file problems become an error string."""
-    from PIL import Image
+    """(image, error, larger-than-canvas) for one file; per-file problems become an error string.
 
+    The file is read by :func:`sigbench.images.read_grey`, as every tool reads it: a multi-page file is
+    refused (one signature per file), a file above ``max_pixels`` is refused before it is decoded."""
     try:
-        gray = load_grayscale(path)
+        gray = read_grey(path, max_pixels)
         img = preprocess_signature(gray, canvas_size, img_size, input_size=None, name=path)
-    except (OSError, ValueError, Image.DecompressionBombError) as err:  # BlankImageError is a ValueError
+    except (OSError, ValueError) as err:  # ImageReadError and BlankImageError are ValueErrors
         return None, f"{type(err).__name__}: {err}", False
     return img, None, not canvas_fits(gray.shape, canvas_size)
 
 
 def _preprocess_chunk(
-    paths: Sequence[str], canvas_size: tuple[int, int], img_size: tuple[int, int]
+    paths: Sequence[str], canvas_size: tuple[int, int], img_size: tuple[int, int], max_pixels: int | None
 ) -> list[tuple[np.ndarray | None, str | None, bool]]:
-    return [_preprocess_one(p, canvas_size, img_size) for p in paths]
+    return [_preprocess_one(p, canvas_size, img_size, max_pixels) for p in paths]
 
 
 # --------------------------------------------------------------------------------------- parallel driver
@@ -329,10 +330,7 @@ class _ImageBuffer:
         if output.suffix == ".npz":
             self.array = np.zeros(shape, dtype=np.uint8)
             return
-        output.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".images.tmp", dir=output.parent)
-        os.close(fd)
-        self.scratch = Path(name)
+        self.scratch = scratch_file(output, "images")
         self.array = np.lib.format.open_memmap(self.scratch, mode="w+", dtype=np.uint8, shape=shape)
 
     def close(self) -> None:
@@ -386,6 +384,7 @@ def prepare_dataset(
     skip_bad: bool = False,
     dedup: bool = True,
     progress: bool = True,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> PrepareReport:
     """Prepare the dataset ``adapter`` describes into ``output`` (``.npz`` file, else a memmap folder).
 
@@ -399,6 +398,7 @@ def prepare_dataset(
         skip_bad: leave unreadable / blank files out and list them, instead of failing.
         dedup: remove byte-identical files inside a writer.
         progress: show progress bars and print the statistics table.
+        max_pixels: a scan of more pixels is a bad file (checked from its header, before decoding).
 
     Raises:
         BadFilesError: some files are unreadable or blank (all named) and ``skip_bad`` is false.
@@ -407,6 +407,9 @@ def prepare_dataset(
     started = time.perf_counter()
     output = Path(output).expanduser()
     _check_output(output)
+    max_pixels = check_max_pixels(max_pixels)
+    for path in (output, sidecar(output, STATS_SUFFIX), sidecar(output, BAD_SUFFIX)):
+        remove_stale_temps(path)  # what a killed earlier run of this output left beside it
     canvas = tuple(int(v) for v in (canvas_size or adapter.canvas_size))
     size = tuple(int(v) for v in img_size)
     workers = int(workers) if workers is not None and workers >= 0 else (os.cpu_count() or 1)
@@ -425,7 +428,8 @@ def prepare_dataset(
             keep, duplicates = find_duplicates(records, _hash_files(pool, paths, ui), names)
         buffer = _ImageBuffer(len(keep), size, output)
         try:
-            bad, big = _preprocess_into(pool, ui, [paths[i] for i in keep], canvas, size, buffer.array)
+            todo = [paths[i] for i in keep]
+            bad, big = _preprocess_into(pool, ui, todo, canvas, size, buffer.array, max_pixels)
             if bad and not skip_bad:
                 raise BadFilesError([BadFile(names[keep[i]], reason) for i, reason in bad])
             good = _compact(buffer.array, len(keep), {i for i, _ in bad})
@@ -469,6 +473,7 @@ def _preprocess_into(
     canvas: tuple[int, int],
     size: tuple[int, int],
     out: np.ndarray,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> tuple[list[tuple[int, str]], list[int]]:
     """Fill ``out[i, 0]`` with the preprocessed ``paths[i]``; return (bad index, reason) and the indices
     of scans larger than the canvas."""
@@ -486,7 +491,7 @@ def _preprocess_into(
                     big.append(start + offset)
         advance(len(results))
 
-    work = functools.partial(_preprocess_chunk, canvas_size=canvas, img_size=size)
+    work = functools.partial(_preprocess_chunk, canvas_size=canvas, img_size=size, max_pixels=max_pixels)
     pool.run(work, paths, pool.chunk_size(len(paths), 8, 32), store)
     return sorted(bad), sorted(big)
 

@@ -22,8 +22,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image
 from scipy import ndimage, sparse
+
+from sigbench.images import ImageReadError, read_grey
 
 DEFAULT_CANVAS = (840, 1360)
 DEFAULT_IMG_SIZE = (170, 242)
@@ -94,19 +95,12 @@ def to_grayscale(img: np.ndarray) -> np.ndarray:
 
 
 def load_grayscale(path: str | Path) -> np.ndarray:
-    """Read any image file Pillow knows (PNG, JPEG, TIFF, bilevel, palette, RGBA) as 2-D uint8 grayscale."""
-    path = Path(path)
+    """An image file as 2-D uint8 grey, read by :func:`sigbench.images.read_grey` as every tool reads it
+    (upright, transparency on white, 16 bits scaled); an unreadable file is an ``OSError`` naming it."""
     try:
-        with Image.open(path) as im:
-            im.load()
-            if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-                im = im.convert("RGBA")
-            elif im.mode not in ("L", "RGB"):
-                im = im.convert("L") if im.mode in ("1", "P", "I;16", "I", "F") else im.convert("RGB")
-            arr = np.asarray(im)
-    except (OSError, SyntaxError, ValueError) as err:  # PIL raises these for unreadable / truncated files
-        raise OSError(f"cannot read image file {path}: {err}") from err
-    return to_grayscale(arr)
+        return read_grey(path)
+    except ImageReadError as err:
+        raise OSError(str(err)) from err
 
 
 def _class_midpoint(hist: np.ndarray, threshold: int) -> int:

@@ -11,14 +11,16 @@
 * ``crops/<stem>_<k>.png`` -- the page cut at each box scoring at least the threshold;
 * ``<stem>_annotated.jpg`` -- the page with those boxes drawn.
 
-PDF pages are rasterised with pypdfium2 at a chosen dpi; stems are ``<file>_p<page>``.
+Pages come from :func:`sigbench.images.iter_pages`: images, every page of a multi-page TIFF, PDF pages
+rasterised with pypdfium2 at a chosen dpi; stems are ``<file>``, or ``<file>_p<page>`` for PDFs and
+multi-page files.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,9 +32,9 @@ from sigbench.atomic import atomic_write_bytes
 from sigbench.detection.task import to_annotations
 from sigbench.detection.tiling import crop_tile, merge_tile_detections, resize_long_side, tile_origins
 from sigbench.documents.formats import atomic_write_text, write_quads
-from sigbench.images import IMAGE_SUFFIXES, find_images, read_rgb
+from sigbench.images import IMAGE_SUFFIXES, PDF_SUFFIX, find_images, iter_pages
 
-PDF_SUFFIX = ".pdf"
+__all__ = ["PageDetections", "annotate", "detect_pages", "iter_pages", "list_inputs", "write_page"]
 BOX_COLOUR = (0, 0, 230)  # BGR red, as the validation pages draw predictions
 
 
@@ -52,44 +54,10 @@ class PageDetections:
 # --------------------------------------------------------------------------------------------- inputs
 
 
-def list_inputs(path: str | os.PathLike) -> list[Path]:
-    """The images / PDFs to process: ``path`` itself, or a folder's supported files (sorted, top level)."""
-    return find_images(path, (*IMAGE_SUFFIXES, PDF_SUFFIX))
-
-
-def rasterise_pdf(path: Path, dpi: int) -> Iterator[np.ndarray]:
-    """RGB uint8 pages of a PDF at ``dpi``; a clear error when pypdfium2 is missing or the file is bad."""
-    try:
-        import pypdfium2 as pdfium
-    except ImportError:
-        raise RuntimeError(f"{path}: reading PDFs needs pypdfium2 (pip install pypdfium2)") from None
-    try:
-        document = pdfium.PdfDocument(str(path))
-    except Exception as exc:  # pypdfium2 raises PdfiumError, a RuntimeError subclass, with a terse message
-        raise ValueError(f"{path}: not a readable PDF ({exc})") from None
-    try:
-        for index in range(len(document)):
-            bitmap = document[index].render(scale=dpi / 72.0)
-            yield np.asarray(bitmap.to_pil().convert("RGB"))
-    finally:
-        document.close()
-
-
-def iter_pages(files: Sequence[Path], dpi: int = 200) -> Iterator[tuple[str, str, np.ndarray]]:
-    """``(stem, source, RGB page)`` for every page of ``files``; stems must be unique (they name outputs)."""
-    seen: dict[str, Path] = {}
-    for path in files:
-        if path.suffix.lower() == PDF_SUFFIX:
-            pages = ((f"{path.stem}_p{i + 1:03d}", page) for i, page in enumerate(rasterise_pdf(path, dpi)))
-        else:
-            pages = iter([(path.stem, read_rgb(path))])
-        for stem, page in pages:
-            if stem in seen:
-                raise ValueError(
-                    f"{path} and {seen[stem]} would write the same outputs ({stem}.*); rename one"
-                )
-            seen[stem] = path
-            yield stem, str(path), page
+def list_inputs(path: str | os.PathLike, exclude: str | os.PathLike | None = None) -> list[Path]:
+    """The images / PDFs to process: ``path`` itself, or a folder's supported files (sorted, top level),
+    without any inside ``exclude`` (the run's output folder)."""
+    return find_images(path, (*IMAGE_SUFFIXES, PDF_SUFFIX), exclude=exclude)
 
 
 # --------------------------------------------------------------------------------------------- inference

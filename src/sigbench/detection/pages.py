@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from sigbench.documents.formats import (
     LABELS,
@@ -34,7 +33,8 @@ from sigbench.documents.formats import (
     read_gedi_page,
 )
 from sigbench.documents.formats import read_quads as read_quad_file
-from sigbench.images import IMAGE_SUFFIXES
+from sigbench.images import IMAGE_SUFFIXES, ImageReadError
+from sigbench.images import image_size as read_image_size
 
 log = logging.getLogger(__name__)
 FORMATS = ("aossig", "coco", "yolo", "gedi")
@@ -60,12 +60,12 @@ class PageRecord:
 
 
 def image_size(path: Path) -> tuple[int, int]:
-    """``(width, height)`` from the file header; a clear error naming an unreadable file."""
+    """Upright ``(width, height)`` from the file header (:func:`sigbench.images.image_size`: EXIF orientation
+    applied, as the pixels will be); a clear error naming an unreadable file."""
     try:
-        with Image.open(path) as image:
-            return image.size
-    except (OSError, ValueError) as exc:
-        raise FormatError(f"{path}: not a readable image ({exc})") from None
+        return read_image_size(path)
+    except ImageReadError as exc:
+        raise FormatError(str(exc)) from None
 
 
 def make_record(

@@ -39,7 +39,7 @@ import numpy as np
 from filelock import FileLock
 from joblib import Parallel, delayed
 
-from sigbench.atomic import atomic_dir
+from sigbench.atomic import atomic_dir, remove_stale_temps
 from sigbench.cachekey import config_key, digest, module_sources
 from sigbench.data.synthetic.dataset import GENERATOR_VERSION
 from sigbench.documents.capture import CAPTURES, simulate_capture, transform_points
@@ -455,6 +455,7 @@ def synthesize_dataset(
         raise ValueError(f"num_workers: expected an integer >= -1, got {num_workers!r}")
     out_dir = Path(out_dir).expanduser()
     _check_target(out_dir, overwrite)
+    remove_stale_temps(out_dir)  # what a killed earlier run of this set left beside it
     src = make_source(_plain(source))
     is_test = split_of(num_pages, cfg["test_fraction"], seed)
     levels_ = cfg["levels"]

@@ -39,6 +39,7 @@ from sigbench.documents.fusion import Box, fuse
 from sigbench.documents.handwriting import handwritten_date, handwritten_initials
 from sigbench.documents.stamps import composite, draw_fingerprint, draw_stamp
 from sigbench.documents.typeset import Font, has_script, text_font
+from sigbench.images import read_rgb
 
 KINDS: tuple[str, ...] = ("letter", "form", "contract", "receipt")
 SLOT_LABELS: tuple[str, ...] = ("sig", "bg")
@@ -551,11 +552,11 @@ def _labelme_image(doc: dict, json_path: Path, image_path: str | os.PathLike | N
         path = Path(image_path)
         if not path.exists():
             raise FileNotFoundError(f"{json_path}: template image {path} does not exist")
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
+        return read_rgb(path)
     if doc.get("imageData"):
-        with Image.open(io.BytesIO(base64.b64decode(doc["imageData"]))) as im:
-            return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
+        data = io.BytesIO(base64.b64decode(doc["imageData"]))
+        data.name = f"{json_path} (imageData)"
+        return read_rgb(data)
     raise ValueError(f"{json_path}: no image (pass image_path, or set imagePath or imageData in the JSON)")
 
 

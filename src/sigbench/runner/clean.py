@@ -1,10 +1,12 @@
 """``sigbench-clean``: a trained SignVer cleaner on image files, folders or signature sets (``mode=files``),
 and its downstream value for verification (``mode=downstream``).
 
-Files: every image is read as grey, brought to the cleaner's domain (ink bright on 0) -- ``invert=auto``
-inverts images whose median is above 127 (dark ink on light paper) and inverts the result back -- cleaned at
-its own size (batches are zero-padded, see :mod:`sigbench.cleaning.apply`), and written as PNG under
-``output`` with the input's relative path, each file atomically. The cleaner was trained at the scale of
+Files: every image is read as grey (:func:`sigbench.images.read_grey`; all are checked before the first is
+written: ``skip_bad``, ``max_pixels``; a multi-page file is refused: one signature per file), brought to the
+cleaner's domain (ink bright on 0) -- ``invert=auto`` inverts images whose median is above 127 (dark ink on
+light paper) and inverts the result back -- cleaned at its own size (batches are zero-padded, see
+:mod:`sigbench.cleaning.apply`), and written as PNG under ``output`` with the input's relative path, each file
+atomically. The cleaner was trained at the scale of
 preprocessed signatures (:func:`sigbench.data.preprocess.preprocess_signature`, 170 x 242): inputs should be
 at that scale (strokes a few pixels wide); nothing is resized. A sigver npz / dataset folder as ``input``
 gives a cleaned dataset at ``output``.
@@ -32,13 +34,13 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from sigbench.atomic import atomic_path, atomic_write_text
+from sigbench.atomic import atomic_path, atomic_write_text, remove_stale_temps_in
 from sigbench.checkpoint_io import FEATURES, load_task, read_checkpoint_config
 from sigbench.cleaning.apply import clean_image_list, clean_images
 from sigbench.cleaning.noise import Clutter, clutter_dataset
 from sigbench.data.formats import SignatureDataset, load_dataset, save_dataset
 from sigbench.features.extract import extract_features, pick_device
-from sigbench.images import find_images, read_grey
+from sigbench.images import DEFAULT_MAX_PIXELS, gather_inputs, read_grey, skipped_note, write_skipped
 from sigbench.runner.preflight import check_output
 from sigbench.runner.summary import print_summary
 from sigbench.runner.validation import ConfigError
@@ -85,8 +87,10 @@ def clean_files(
     invert: str = "auto",
     batch_size: int = 32,
     device: str = "cpu",
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> list[Path]:
-    """Clean ``files`` and write ``output/<path relative to root>.png``; returns the written paths."""
+    """Clean ``files`` (one image each, read by :func:`sigbench.images.read_grey`) and write
+    ``output/<path relative to root>.png``; returns the written paths."""
     invert = str(invert).lower()  # the command line's invert=true arrives as the string "True"
     if invert not in INVERT:
         raise ConfigError(f"invert={invert!r}: expected one of {list(INVERT)}")
@@ -99,7 +103,7 @@ def clean_files(
     written = []
     for start in range(0, len(files), batch_size * 4):  # read a few batches at a time, not the whole folder
         chunk = files[start : start + batch_size * 4]
-        images = [read_grey(f) for f in chunk]
+        images = [read_grey(f, max_pixels) for f in chunk]
         flips = [_needs_inversion(img, invert) for img in images]
         inputs = [255 - img if flip else img for img, flip in zip(images, flips, strict=True)]
         cleaned = clean_image_list(model, inputs, batch_size, pick_device(device))
@@ -134,15 +138,29 @@ def clean(cfg: DictConfig) -> dict[str, str]:
     if output.resolve() == source.resolve():
         raise ConfigError(f"output: {output} is the input; write the cleaned images elsewhere")
     check_output(output, "output", "file" if output.suffix == ".npz" else "folder")
-    model = load_cleaner(cfg.ckpt, cfg.device)
     if _is_dataset(source):
+        model = load_cleaner(cfg.ckpt, cfg.device)
         written = clean_dataset_file(model, source, output, cfg.batch_size, cfg.device)
         notes = {"cleaned dataset": str(written)}
     else:
-        files = find_images(source, recursive=True)
+        max_pixels = cfg.get("max_pixels", DEFAULT_MAX_PIXELS)
+        checked = gather_inputs(
+            source,
+            output,
+            "sigbench-clean",
+            bool(cfg.get("skip_bad")),
+            max_pixels,
+            pages=False,
+            recursive=True,
+        )
         root = source if source.is_dir() else source.parent
-        paths = clean_files(model, files, root, output, str(cfg.invert), cfg.batch_size, cfg.device)
-        notes = {"images": str(len(paths)), "output": str(output)}
+        model = load_cleaner(cfg.ckpt, cfg.device)
+        remove_stale_temps_in(output)  # what a killed earlier run left in its output folder
+        paths = clean_files(
+            model, checked.files, root, output, str(cfg.invert), cfg.batch_size, cfg.device, max_pixels
+        )
+        write_skipped(output, checked.skipped)
+        notes = {"images": str(len(paths)), "output": str(output), **skipped_note(checked.skipped, output)}
     print_summary("sigbench-clean", {}, notes)
     return notes
 

@@ -15,11 +15,13 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from sigbench.atomic import remove_stale_temps_in
 from sigbench.checkpoint_io import load_task
 from sigbench.detection.evaluate import evaluate_quads
-from sigbench.detection.infer import detect_pages, iter_pages, list_inputs, write_page
+from sigbench.detection.infer import detect_pages, iter_pages, write_page
 from sigbench.documents.formats import atomic_write_text
 from sigbench.features.extract import pick_device
+from sigbench.images import DEFAULT_DPI, DEFAULT_MAX_PIXELS, gather_inputs, skipped_note, write_skipped
 from sigbench.runner.preflight import check_output
 from sigbench.runner.summary import print_summary
 from sigbench.runner.validation import ConfigError
@@ -61,13 +63,18 @@ def detect(cfg: DictConfig) -> dict[str, Any]:
     if not Path(cfg.ckpt).is_file():
         raise ConfigError(f"ckpt: {cfg.ckpt} does not exist")
     check_output(cfg.get("output"), "output")
-    files = list_inputs(cfg.input)
+    out_dir = Path(str(cfg.output)) if cfg.get("output") else None
+    max_pixels, dpi = cfg.get("max_pixels", DEFAULT_MAX_PIXELS), cfg.get("dpi", DEFAULT_DPI)
+    skip_bad = bool(cfg.get("skip_bad", False))
+    checked = gather_inputs(cfg.input, out_dir, "sigbench-detect", skip_bad, max_pixels, dpi)
+    if out_dir is None:
+        raise ConfigError("output= is required (a folder for the per-page results)")
     task, config = load_task(cfg.ckpt, map_location="cpu", needs="detection", tool="sigbench-detect")
     device = pick_device(cfg.device)
     detector = task.detector.to(device).eval()
     classes = list(detector.classes)
     shape = geometry(cfg, config.get("data", {}))
-    out_dir = Path(cfg.output)
+    remove_stale_temps_in(out_dir)  # what a killed earlier run left in its output folder
     pages = counts = 0
     chunk: list[tuple[str, str, Any]] = []
 
@@ -92,7 +99,7 @@ def detect(cfg: DictConfig) -> dict[str, Any]:
         pages += len(chunk)
         chunk.clear()
 
-    for item in iter_pages(files, dpi=cfg.dpi):
+    for item in iter_pages(checked.files, dpi=dpi, max_pixels=max_pixels):
         chunk.append(item)
         if len(chunk) >= cfg.batch_size:
             flush()
@@ -102,6 +109,9 @@ def detect(cfg: DictConfig) -> dict[str, Any]:
     if cfg.get("gt"):
         metrics = score(out_dir, cfg.gt, cfg.score_threshold)
         atomic_write_text(out_dir / "metrics.json", json.dumps(metrics, indent=1) + "\n")
+    write_skipped(out_dir, checked.skipped)
     notes = {"pages": str(pages), f"boxes >= {cfg.score_threshold}": str(counts), "output": str(out_dir)}
+    notes.update(skipped_note(checked.skipped, out_dir))
     print_summary(f"sigbench-detect: {Path(cfg.ckpt).name}", metrics, notes)
-    return {"pages": pages, "boxes": counts, "output": str(out_dir), "metrics": metrics}
+    skipped = [{"path": s.path, "reason": s.reason} for s in checked.skipped]
+    return {"pages": pages, "boxes": counts, "output": str(out_dir), "metrics": metrics, "skipped": skipped}

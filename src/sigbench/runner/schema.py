@@ -72,7 +72,7 @@ class EmbedSchema:
 class SegmentSchema:
     name: str = "segment"
     ckpt: str = "???"  # a sigbench segmentation checkpoint (model and training scale from its config)
-    input: str = "???"  # an image file or a folder of images
+    input: str = "???"  # an image, a PDF / multi-page TIFF (every page), or a folder of them
     output: str = "???"  # folder for <stem>.png masks (0/255)
     gt: str | None = None  # folder of ground-truth masks: print fgIoU / F / mean SSIM
     overlays: bool = False  # also write <output>/overlays/<stem>.jpg
@@ -82,6 +82,9 @@ class SegmentSchema:
     threshold: float | None = None  # None: the checkpoint's task.threshold
     batch_size: int = 8
     device: str = "auto"
+    dpi: int = 200  # PDF rasterisation
+    skip_bad: bool = False  # leave unreadable input files out (listed in <output>/skipped.json)
+    max_pixels: int | None = 100_000_000  # pixels per page, checked from the header; None: no limit
     paths: Any = None
 
 
@@ -93,6 +96,8 @@ class CleanSchema:
     input: str | None = None  # files: an image, a folder of images, or a sigver .npz / dataset folder
     output: str | None = None  # files: a folder of PNGs; a dataset path for a dataset input
     invert: str = "auto"  # auto | true | false: dark-ink-on-paper images are inverted for the cleaner
+    skip_bad: bool = False  # leave unreadable input files out (listed in <output>/skipped.json)
+    max_pixels: int | None = 100_000_000  # pixels per page, checked from the header; None: no limit
     extractor: str | None = None  # downstream: the feature extractor checkpoint
     clutter: Any = None  # downstream: a Clutter config; None = the clutter the cleaner was trained on
     clutter_seed: int = 0
@@ -120,6 +125,8 @@ class DetectSchema:
     score_threshold: float = 0.5
     crops: bool = True
     annotated: bool = True
+    skip_bad: bool = False  # leave unreadable input files out (listed in <output>/skipped.json)
+    max_pixels: int | None = 100_000_000  # pixels per page, checked from the header; None: no limit
     seed: int = 42
     paths: Any = None
 

@@ -1,5 +1,9 @@
 """``sigbench-segment``: signature ink masks of page images with a trained segmentation checkpoint.
 
+Pages are read by :func:`sigbench.images.iter_pages`, as ``sigbench-detect`` reads them: images, every page
+of a multi-page TIFF or PDF (``<stem>_p001`` ...), all checked before the first mask is written
+(``skip_bad``, ``max_pixels``; see :func:`sigbench.images.gather_inputs`).
+
 The model is rebuilt from the config its checkpoint carries. Pages are processed at the scale the model was
 trained at -- resized so their long side is the training ``data.long_side`` when there was one -- and cut into
 overlapping square tiles; tiles of several pages go through the network together (``batch_size``), their
@@ -11,8 +15,7 @@ Each page gives ``<output>/<stem>.png`` (uint8, 255 on ink), written atomically;
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,36 +24,32 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from sigbench.atomic import atomic_write_bytes
+from sigbench.atomic import atomic_write_bytes, remove_stale_temps_in
 from sigbench.checkpoint_io import load_task
 from sigbench.detection.tiling import crop_tile, resize_long_side, tile_origins
 from sigbench.features.extract import pick_device
-from sigbench.images import find_images, read_rgb
+from sigbench.images import (
+    DEFAULT_DPI,
+    DEFAULT_MAX_PIXELS,
+    gather_inputs,
+    iter_pages,
+    skipped_note,
+    write_skipped,
+)
 from sigbench.runner.preflight import check_output
 from sigbench.runner.summary import print_summary
 from sigbench.runner.validation import ConfigError
-from sigbench.segmentation.evaluate import evaluate_masks
+from sigbench.segmentation.evaluate import evaluate_masks, read_mask
 from sigbench.segmentation.overlay import overlay
 
 DEFAULT_CROP_TILE = 512  # tile side for models trained on crops (fully convolutional: any size works)
-
-
-def list_images(path: str | os.PathLike) -> list[Path]:
-    """An image file, or the images of a folder (not recursive), in name order; masks are named by stem,
-    so two images with the same stem are refused."""
-    files = find_images(path)
-    stems = [p.stem for p in files]
-    clashes = sorted({s for s in stems if stems.count(s) > 1})
-    if clashes:
-        raise ConfigError(f"input: several images share the stem(s) {clashes}; their masks would collide")
-    return files
 
 
 @dataclass
 class _Page:
     """A page in flight: its resized image, the probability sums of its tiles, and tiles still to come."""
 
-    path: Path
+    stem: str
     original: np.ndarray  # the RGB page as read
     work: np.ndarray  # resized RGB page
     prob: np.ndarray
@@ -90,12 +89,15 @@ class Segmenter:
             prob = self.task.foreground_probability(self.task(batch))
         return prob.float().cpu().numpy()
 
-    def masks(self, paths: Sequence[Path]) -> Iterator[tuple[Path, np.ndarray, np.ndarray]]:
-        """Yield ``(path, rgb page, bool mask)`` per page, in order, with tiles batched across pages."""
+    def masks(
+        self, pages_in: Iterable[tuple[str, np.ndarray]]
+    ) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+        """Yield ``(stem, rgb page, bool mask)`` per ``(stem, rgb page)``, in order, with tiles batched
+        across pages."""
         pages: list[_Page] = []
         queue: list[tuple[_Page, int, int, np.ndarray]] = []
 
-        def flush() -> Iterator[tuple[Path, np.ndarray, np.ndarray]]:
+        def flush() -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
             if queue:
                 probs = self._forward([t for *_, t in queue])
                 for (page, x, y, _), prob in zip(queue, probs, strict=True):
@@ -106,14 +108,13 @@ class Segmenter:
                 queue.clear()
             while pages and pages[0].pending == 0:
                 page = pages.pop(0)
-                yield page.path, *self._finish(page)
+                yield page.stem, *self._finish(page)
 
-        for path in paths:
-            image = read_rgb(path)
+        for stem, image in pages_in:
             work, _ = resize_long_side(image, self.long_side)
             origins = tile_origins(work.shape[0], work.shape[1], self.tile, self.overlap)
             zeros = np.zeros(work.shape[:2], np.float32)
-            page = _Page(path, image, work, zeros, zeros.copy(), len(origins))
+            page = _Page(stem, image, work, zeros, zeros.copy(), len(origins))
             pages.append(page)
             for x, y in origins:
                 queue.append((page, x, y, crop_tile(work, x, y, self.tile)))
@@ -157,7 +158,11 @@ def segment(cfg: DictConfig) -> dict[str, float]:
     if not Path(cfg.ckpt).exists():
         raise ConfigError(f"ckpt: {cfg.ckpt} does not exist")
     check_output(cfg.get("output"), "output")
-    files = list_images(cfg.input)
+    out_dir = Path(cfg.output)
+    max_pixels, dpi = cfg.get("max_pixels", DEFAULT_MAX_PIXELS), cfg.get("dpi", DEFAULT_DPI)
+    checked = gather_inputs(
+        cfg.input, out_dir, "sigbench-segment", bool(cfg.get("skip_bad")), max_pixels, dpi
+    )
     gt_dir = Path(cfg.gt) if cfg.get("gt") else None
     if gt_dir is not None and not gt_dir.is_dir():
         raise ConfigError(f"gt: {gt_dir} is not a folder")
@@ -173,15 +178,19 @@ def segment(cfg: DictConfig) -> dict[str, float]:
     segmenter = Segmenter(
         task, int(tile), int(cfg.overlap), long_side, threshold, int(cfg.batch_size), device
     )
-    out_dir = Path(cfg.output)
-    for path, image, mask in segmenter.masks(files):
-        write_mask(out_dir / f"{path.stem}.png", mask)
+    remove_stale_temps_in(out_dir)  # what a killed earlier run left in its output folder
+    pages = ((stem, page) for stem, _, page in iter_pages(checked.files, dpi, max_pixels))
+    count = 0
+    for stem, image, mask in segmenter.masks(pages):
+        write_mask(out_dir / f"{stem}.png", mask)
         if cfg.overlays:
-            gt_path = gt_dir / f"{path.stem}.png" if gt_dir is not None else None
-            gt = cv2.imread(str(gt_path), cv2.IMREAD_GRAYSCALE) if gt_path and gt_path.exists() else None
-            write_overlay(out_dir / "overlays" / f"{path.stem}.jpg", image, mask, gt)
+            gt_path = gt_dir / f"{stem}.png" if gt_dir is not None else None
+            gt = read_mask(gt_path) if gt_path and gt_path.exists() else None
+            write_overlay(out_dir / "overlays" / f"{stem}.jpg", image, mask, gt)
+        count += 1
+    write_skipped(out_dir, checked.skipped)
     notes = {
-        "masks": f"{len(files)} in {out_dir}",
+        "masks": f"{count} in {out_dir}",
         "tile": f"{tile} (overlap {cfg.overlap}), long side {long_side}",
     }
     metrics: dict[str, float] = {}
@@ -189,5 +198,6 @@ def segment(cfg: DictConfig) -> dict[str, float]:
         scores = evaluate_masks(gt_dir, out_dir)
         metrics = {k: float(scores[k]) for k in ("f_iou", "f_score", "mssim", "precision", "recall")}
         notes["images scored"] = str(scores["num_images"])
+    notes.update(skipped_note(checked.skipped, out_dir))
     print_summary(f"sigbench-segment: {Path(cfg.ckpt).name}", metrics, notes)
     return metrics

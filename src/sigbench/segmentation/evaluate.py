@@ -31,6 +31,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from sigbench.images import DEFAULT_MAX_PIXELS, image_size
+
 #: Per-image scores returned by :func:`mask_scores`, in this order.
 IMAGE_KEYS: tuple[str, ...] = ("f_iou", "f_score", "precision", "recall", "ssim")
 #: What AOSSig's ``seg_eval.py`` adds to P + R in each image's F: reproduced by default so F compares with the
@@ -132,7 +134,11 @@ def summarize(per_image: Iterable[Mapping[str, float]]) -> dict[str, float]:
 
 
 def read_mask(path: str | os.PathLike) -> np.ndarray:
-    """A mask file as a boolean H x W array (``> 0`` in any channel); a clear error for unreadable files."""
+    """A mask file as a boolean H x W array (``> 0`` in any channel); a clear error for unreadable files.
+
+    The size is checked from the header first (:func:`sigbench.images.image_size`, ``max_pixels`` default),
+    so an oversize file is refused before it is decoded."""
+    image_size(path, max_pixels=DEFAULT_MAX_PIXELS)
     image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if image is None:
         raise ValueError(f"{path}: not a readable image")

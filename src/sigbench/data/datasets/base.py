@@ -25,12 +25,11 @@ from pathlib import Path
 from typing import ClassVar, NamedTuple
 
 from sigbench.data.preprocess import DEFAULT_CANVAS
+from sigbench.images import IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = frozenset(
-    {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".pgm", ".pbm", ".ppm", ".webp"}
-)
+IMAGE_EXTENSIONS = frozenset(IMAGE_SUFFIXES)
 #: Any parent folders: lets ``path`` point at the dataset root or at any folder above it.
 ANY_PARENT = r"(?:.*/)?"
 #: A file extension (the walk already keeps image files only).
