@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint format bench figure clean
+.PHONY: help run test lint format bench figure docs clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -42,5 +42,8 @@ figure: $(STAMP)  ## render the README figures (synthetic signatures, synthesise
 	$(BIN)/python scripts/render_synthetic_figure.py
 	$(BIN)/python scripts/render_synth_pages_figure.py
 
-clean:  ## remove outputs and caches (keeps .venv)
-	rm -rf outputs .pytest_cache .ruff_cache
+docs: $(STAMP)  ## build the guides in docs/ into a site in site/ (strict: broken links fail)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
+clean:  ## remove outputs, caches and the built site (keeps .venv)
+	rm -rf outputs site .pytest_cache .ruff_cache
