@@ -17,7 +17,8 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
+from sigbench.cli.command import hydra_command
+
 PROG = "sigbench-prepare"
 
 
@@ -53,7 +54,7 @@ def run(cfg: DictConfig):  # -> PrepareReport
     )
 
 
-@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="prepare")
+@hydra_command("prepare")
 def main(cfg: DictConfig) -> None:
     from sigbench.data.datasets import UnmatchedFilesError
     from sigbench.data.formats import DatasetFormatError
