@@ -21,6 +21,7 @@ from typing import Any
 
 import hydra
 
+from sigbench.extras import install_hint
 from sigbench.runner.conf import CONFIG_MODULE, CONFIG_PATH
 
 HELP_FLAGS = ("-h", "--help")
@@ -73,7 +74,7 @@ def check_plugins(args: Sequence[str]) -> None:
             if arg.lstrip("+~").startswith(prefix) and importlib.util.find_spec(module) is None:
                 raise SystemExit(
                     f"{program_name()}: `{arg}` needs the Hydra plugin {module.split('.')[-1]}, which is not "
-                    f"installed: pip install 'sigbench[{extra}]'"
+                    f"installed: {install_hint(extra)}"
                 )
 
 

@@ -30,6 +30,7 @@ from sigbench.atomic import atomic_write_bytes
 from sigbench.detection.task import to_annotations
 from sigbench.detection.tiling import crop_tile, merge_tile_detections, resize_long_side, tile_origins
 from sigbench.documents.formats import atomic_write_text, write_quads
+from sigbench.extras import MissingExtraError, require
 from sigbench.images import IMAGE_SUFFIXES, find_images, read_rgb
 
 PDF_SUFFIX = ".pdf"
@@ -60,9 +61,9 @@ def list_inputs(path: str | os.PathLike) -> list[Path]:
 def rasterise_pdf(path: Path, dpi: int) -> Iterator[np.ndarray]:
     """RGB uint8 pages of a PDF at ``dpi``; a clear error when pypdfium2 is missing or the file is bad."""
     try:
-        import pypdfium2 as pdfium
-    except ImportError:
-        raise RuntimeError(f"{path}: reading PDFs needs pypdfium2 (pip install pypdfium2)") from None
+        pdfium = require("pypdfium2", "documents", "reading PDFs")
+    except MissingExtraError as err:
+        raise RuntimeError(f"{path}: {err}") from None
     try:
         document = pdfium.PdfDocument(str(path))
     except Exception as exc:  # pypdfium2 raises PdfiumError, a RuntimeError subclass, with a terse message
