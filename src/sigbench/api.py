@@ -19,7 +19,7 @@ import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from torch import nn
@@ -31,6 +31,9 @@ from sigbench.data.preprocess import (
     load_grayscale,
     preprocess_signature,
 )
+
+if TYPE_CHECKING:
+    from sigbench.features.weights import SigverWeights
 
 BUNDLE_MANIFEST = "manifest.json"
 Size = tuple[int, int]
@@ -76,7 +79,7 @@ class Extractor:
 
 def load_extractor(path: str | Path, variant: str = "signet") -> Extractor:
     """An :class:`Extractor` from a ``sigbench train`` checkpoint, a service bundle folder, or a sigver
-    weight file (``variant`` names its SigNet variant: ``signet``, ``signet_thin``, ``signet_smaller``).
+    weight file (``variant`` names its SigNet variant: ``signet``, ``thin``, ``smaller``).
 
     Errors name the file and what was expected: a missing path, a folder without a bundle manifest, a
     checkpoint of a task that is not a feature extractor (a detector, a cleaner), or a file that is
@@ -89,8 +92,10 @@ def load_extractor(path: str | Path, variant: str = "signet") -> Extractor:
         raise FileNotFoundError(f"extractor {path} does not exist (expected a checkpoint, bundle or weights)")
     if path.suffix == ".ckpt":
         return _from_checkpoint(path)
+    from sigbench.features.weights import read_sigver_weights
+
     try:
-        return _from_sigver_weights(path, variant)
+        weights = read_sigver_weights(path)
     except (ValueError, pickle.UnpicklingError) as sigver_error:
         try:
             return _from_checkpoint(path)
@@ -98,6 +103,7 @@ def load_extractor(path: str | Path, variant: str = "signet") -> Extractor:
             raise ValueError(
                 f"{path}: neither sigver weights ({sigver_error}) nor a sigbench checkpoint ({ckpt_error})"
             ) from None
+    return _from_sigver_weights(path, weights, variant)
 
 
 def embed(
@@ -120,6 +126,12 @@ def embed(
     x = _as_batch(images)
     if len(x) == 0:
         raise ValueError("embed: no images given")
+    need = tuple(extractor.input_size)
+    if x.shape[2] < need[0] or x.shape[3] < need[1]:
+        raise ValueError(
+            f"embed: images are {x.shape[2]} x {x.shape[3]}, smaller than the extractor's input "
+            f"{need[0]} x {need[1]}; prepare them with extractor.preprocess"
+        )
     if batch_size < 1:
         raise ValueError(f"embed: batch_size must be >= 1, got {batch_size}")
     return extract_features(extractor.model, x, batch_size, tuple(extractor.input_size), device)
@@ -158,10 +170,14 @@ def _from_checkpoint(path: Path) -> Extractor:
     return Extractor(task.backbone.eval(), *preprocessing_of_config(config), source=str(path))
 
 
-def _from_sigver_weights(path: Path, variant: str) -> Extractor:
-    from sigbench.features.weights import signet_from_sigver
+def _from_sigver_weights(path: Path, weights: SigverWeights, variant: str) -> Extractor:
+    """A SigNet ``variant`` with the file's backbone; a wrong variant fails naming the mismatched keys."""
+    from sigbench.features.models.signet import SigNet
+    from sigbench.features.weights import load_into
 
-    return Extractor(signet_from_sigver(path, variant).eval(), source=str(path))
+    model = SigNet(variant)
+    load_into(model, weights.backbone, "backbone", path)
+    return Extractor(model.eval(), source=str(path))
 
 
 def _from_bundle(folder: Path) -> Extractor:

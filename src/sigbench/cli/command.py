@@ -73,7 +73,7 @@ def check_plugins(args: Sequence[str]) -> None:
         for prefix, module, extra in PLUGINS:
             if arg.lstrip("+~").startswith(prefix) and importlib.util.find_spec(module) is None:
                 raise SystemExit(
-                    f"{program_name()}: `{arg}` needs the Hydra plugin {module.split('.')[-1]}, which is not "
+                    f"{program_name()}: '{arg}' needs the Hydra plugin {module.split('.')[-1]}, which is not "
                     f"installed: {install_hint(extra)}"
                 )
 
