@@ -19,6 +19,7 @@ from sigbench.extras import MissingExtraError, require
 from sigbench.runner.conf import CONFIG_MODULE, conf_dir
 from sigbench.runner.schema import register_schemas
 from tests.helpers import CONF, REPO
+from tests.train_helpers import TINY_SYNTHETIC
 
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 
@@ -227,3 +228,23 @@ def test_license_and_version() -> None:
     assert "the sigbench contributors" in (REPO / "LICENSE").read_text()
     assert PYPROJECT["project"]["license"] == "MIT"
     assert sigbench.__version__ == PYPROJECT["project"]["version"]
+
+
+def test_ddp_ranks_relaunch_the_sub_command(tmp_path: Path) -> None:
+    """Lightning starts rank 1 by re-running the command line; through ``python -m sigbench train`` it must
+    re-run the train sub-command in the same run folder (rank 1 writes its own log there)."""
+    run = tmp_path / "run"
+    args = ["experiment=smoke", *TINY_SYNTHETIC, "data.batch_size=8", "+trainer.limit_train_batches=1"]
+    args += ["~callbacks.progress_bar", "trainer=ddp_cpu", f"paths.cache_dir={tmp_path / 'cache'}"]
+    result = subprocess.run(
+        [sys.executable, "-m", "sigbench", "train", *args, f"hydra.run.dir={run}"],
+        cwd=tmp_path,
+        env={**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "160"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (run / "train.log").exists() and (run / "train_ddp_process_1.log").exists()
+    assert (run / "checkpoints" / "last.ckpt").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "run"]  # no second Hydra folder
