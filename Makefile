@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint format bench figure docs clean
+.PHONY: help run test lint format bench figure docs wheel clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-venv: $(STAMP)  ## create .venv and install sigbench (editable) with dev tools
+venv: $(STAMP)  ## create .venv and install sigbench (editable) with every extra and the dev tools
 
 run: $(STAMP)  ## train the quickstart experiment on built-in synthetic writers and print its results
 	$(BIN)/sigbench-train experiment=quickstart
@@ -45,5 +45,8 @@ figure: $(STAMP)  ## render the README figures (synthetic signatures, synthesise
 docs: $(STAMP)  ## build the guides in docs/ into a site in site/ (strict: broken links fail)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
-clean:  ## remove outputs, caches and the built site (keeps .venv)
-	rm -rf outputs site .pytest_cache .ruff_cache
+wheel: $(STAMP)  ## build dist/sigbench-<version>-py3-none-any.whl (configs included)
+	$(BIN)/python -m pip wheel --no-deps --no-build-isolation -w dist .
+
+clean:  ## remove outputs, caches, the built site and wheels (keeps .venv)
+	rm -rf outputs site .pytest_cache .ruff_cache build dist

@@ -12,6 +12,7 @@ from sigbench.data.formats import SignatureDataset
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
+CONF = REPO / "src" / "sigbench" / "conf"  # the packaged Hydra configs
 
 
 def make_toy_dataset(users: int = 8, genuine: int = 6, forgeries: int = 2, seed: int = 0) -> SignatureDataset:

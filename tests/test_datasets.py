@@ -23,7 +23,7 @@ from sigbench.data.datasets import (
 )
 from sigbench.data.formats import load_dataset
 from sigbench.data.prepare import prepare_dataset
-from tests.helpers import REPO, SHARED_DATA
+from tests.helpers import CONF, SHARED_DATA
 
 BHSIG = SHARED_DATA / "bhsig260_bengali"
 NISDCC = SHARED_DATA / "sigcomp2009_nisdcc_preview"
@@ -327,7 +327,7 @@ def test_dataset_config_builds_its_adapter(name: str, tmp_path: Path) -> None:
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
-    cfg = OmegaConf.load(REPO / "conf" / "dataset" / f"{name}.yaml")
+    cfg = OmegaConf.load(CONF / "dataset" / f"{name}.yaml")
     assert OmegaConf.is_missing(cfg, "path")
     cfg.path = str(tmp_path)
     adapter = instantiate(cfg, _convert_="all")

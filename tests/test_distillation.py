@@ -23,7 +23,7 @@ from sigbench.features.selection import SelectionCheckpoint, is_better, selectio
 from sigbench.features.tasks.distillation import DistillationTask, val_accuracy
 from sigbench.runner.checkpoints import CONFIG_KEY, ConfigInCheckpoint
 from tests.distill_helpers import SMALL, TinyNet, class_images, continual_set, tiny_teacher, uint8_set
-from tests.helpers import REPO
+from tests.helpers import CONF
 
 SGD = functools.partial(torch.optim.SGD, lr=0.01)
 
@@ -390,5 +390,5 @@ def test_paper_experiments_compose_and_pass_the_startup_checks(name: str, tmp_pa
     assert (cfg.data.batch_size, cfg.data.inverted_batch_size, cfg.trainer.max_epochs) == (32, 32, 60)
     assert cfg.callbacks.model_checkpoint.monitor == "val/selection"
     if name.endswith("sweep"):  # the sweep is in the experiment's hydra node (compose leaves it out)
-        overlay = yaml.safe_load((REPO / "experiments" / f"{name}.yaml").read_text())
+        overlay = yaml.safe_load((CONF / "experiment" / f"{name}.yaml").read_text())
         assert overlay["hydra"]["sweeper"]["params"]["loss.p_lamb"] == "0.0,1.0,1.7,3.0"

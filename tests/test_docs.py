@@ -300,7 +300,7 @@ def compose_command(command: DocCommand, out_dir: Path) -> list[DictConfig]:
 def stand_in_user_files(cfg: DictConfig) -> DictConfig:
     """A documented command may name the reader's own dataset files (``data.dataset=/data/gpds960.npz``,
     distillation's ``data.inverted``), which the start-up check opens. Such a path is replaced by a small
-    valid dataset of 10,000 writers (as many as GPDS-synthetic) (one per test) so that every other check still runs on it."""
+    valid dataset of 10,000 writers (as many as GPDS-synthetic) so that every other check still runs."""
     data = cfg.get("data")
     keys = [
         key

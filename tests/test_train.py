@@ -16,7 +16,7 @@ from sigbench.runner.build import build_data, build_task, check
 from sigbench.runner.checkpoints import read_checkpoint_config
 from sigbench.runner.train import train
 from sigbench.runner.validation import ConfigError
-from tests.helpers import REPO
+from tests.helpers import CONF, REPO
 from tests.train_helpers import (
     BUILT_ELSEWHERE,
     EXPERIMENTS,
@@ -218,7 +218,7 @@ def test_eval_cli_on_another_dataset_matches_the_python_api(toy_npz, tmp_path) -
     cli_eer = json.loads((tmp_path / "eval" / "distance" / "results.json").read_text())["summary"]
     data_cfg = OmegaConf.to_container(compose_train(["data=npz"], tmp_path).data)
     data_cfg.update(dataset=str(toy_npz), num_workers=0, seed=1234)
-    protocol = OmegaConf.to_container(OmegaConf.load(REPO / "conf" / "protocol" / "distance.yaml"))
+    protocol = OmegaConf.to_container(OmegaConf.load(CONF / "protocol" / "distance.yaml"))
     protocol.update(folds=2, exp_users=[0, 8])
     protocol["options"].update(gen_for_ref=3, gen_for_test=3)
     api = evaluate_checkpoint(ckpt, {"distance": protocol}, out_dir=tmp_path / "api", data_cfg=data_cfg)

@@ -13,9 +13,9 @@ from omegaconf import DictConfig
 
 from sigbench.runner.conf import conf_dir
 from sigbench.runner.schema import register_schemas
-from tests.helpers import REPO
+from tests.helpers import CONF, REPO
 
-EXPERIMENTS = sorted(p.stem for p in (REPO / "experiments").glob("*.yaml"))
+EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 
 # A synthetic population small enough for seconds-long runs: 4 training writers, 2 held out.
 TINY_SYNTHETIC = [

@@ -7,16 +7,15 @@ sigbench-clean mode=downstream ckpt=<cleaner>.ckpt extractor=<extractor>.ckpt pr
 
 from __future__ import annotations
 
-import hydra
 from omegaconf import DictConfig
 
-from sigbench.runner.conf import conf_dir
+from sigbench.cli.command import hydra_command
 from sigbench.runner.schema import register_schemas
 
 register_schemas()
 
 
-@hydra.main(version_base="1.3", config_path=conf_dir(), config_name="clean")
+@hydra_command("clean")
 def main(cfg: DictConfig) -> None:
     from sigbench.runner.clean import run
     from sigbench.runner.validation import ConfigError

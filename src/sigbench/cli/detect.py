@@ -7,16 +7,15 @@ sigbench-detect ckpt=... input=<root>/L1/data/test gt=<root>/L1/anno_label/test 
 
 from __future__ import annotations
 
-import hydra
 from omegaconf import DictConfig
 
-from sigbench.runner.conf import conf_dir
+from sigbench.cli.command import hydra_command
 from sigbench.runner.schema import register_schemas
 
 register_schemas()
 
 
-@hydra.main(version_base="1.3", config_path=conf_dir(), config_name="detect")
+@hydra_command("detect")
 def main(cfg: DictConfig) -> None:
     from sigbench.documents.formats import FormatError
     from sigbench.runner.detect import detect

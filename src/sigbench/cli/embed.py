@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import hydra
 from omegaconf import DictConfig
 
-from sigbench.runner.conf import conf_dir
+from sigbench.cli.command import hydra_command
 from sigbench.runner.schema import register_schemas
 
 register_schemas()
 
 
-@hydra.main(version_base="1.3", config_path=conf_dir(), config_name="embed")
+@hydra_command("embed")
 def main(cfg: DictConfig) -> None:
     from sigbench.checkpoint_io import CheckpointError
     from sigbench.runner.embed import embed

@@ -7,16 +7,15 @@ sigbench-eval features=feats.npz protocol=wi protocol.exp_users=[0,300] protocol
 
 from __future__ import annotations
 
-import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from sigbench.runner.conf import conf_dir
+from sigbench.cli.command import hydra_command
 from sigbench.runner.schema import register_schemas
 
 register_schemas()
 
 
-@hydra.main(version_base="1.3", config_path=conf_dir(), config_name="eval")
+@hydra_command("eval")
 def main(cfg: DictConfig) -> float | None:
     from sigbench.checkpoint_io import CheckpointError
     from sigbench.runner.evaluate import evaluate_checkpoint, print_protocol_summaries

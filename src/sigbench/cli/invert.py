@@ -13,12 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import hydra
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from sigbench.cli.command import hydra_command
 from sigbench.features.inversion import InversionParams
-from sigbench.runner.conf import conf_dir
 
 PROG = "sigbench-invert"
 
@@ -85,7 +84,7 @@ def run(cfg: DictConfig):  # -> InversionReport
     )
 
 
-@hydra.main(version_base="1.3", config_path=conf_dir(), config_name="invert")
+@hydra_command("invert")
 def main(cfg: DictConfig) -> None:
     from sigbench.runner.summary import print_summary
 

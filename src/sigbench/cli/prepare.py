@@ -18,8 +18,8 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from sigbench.atomic import unwritable_reason
+from sigbench.cli.command import hydra_command
 
-CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
 PROG = "sigbench-prepare"
 
 
@@ -68,7 +68,7 @@ def run(cfg: DictConfig):  # -> PrepareReport
     )
 
 
-@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="prepare")
+@hydra_command("prepare")
 def main(cfg: DictConfig) -> None:
     from sigbench.data.datasets import UnmatchedFilesError
     from sigbench.data.formats import DatasetFormatError

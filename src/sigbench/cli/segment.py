@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import hydra
 from omegaconf import DictConfig
 
-from sigbench.runner.conf import conf_dir
+from sigbench.cli.command import hydra_command
 from sigbench.runner.schema import register_schemas
 
 register_schemas()
 
 
-@hydra.main(version_base="1.3", config_path=conf_dir(), config_name="segment")
+@hydra_command("segment")
 def main(cfg: DictConfig) -> None:
     from sigbench.runner.segment import segment
     from sigbench.runner.validation import ConfigError

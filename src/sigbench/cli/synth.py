@@ -9,10 +9,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from sigbench.runner.conf import conf_dir
+from sigbench.cli.command import hydra_command
 from sigbench.runner.schema import register_schemas
 
 register_schemas()
@@ -53,7 +52,7 @@ def run(cfg: DictConfig) -> Path:
     return root
 
 
-@hydra.main(version_base="1.3", config_path=conf_dir(), config_name="synth")
+@hydra_command("synth")
 def main(cfg: DictConfig) -> None:
     try:
         run(cfg)

@@ -5,17 +5,16 @@ from __future__ import annotations
 import logging
 import math
 
-import hydra
 from omegaconf import DictConfig
 
-from sigbench.runner.conf import conf_dir
+from sigbench.cli.command import hydra_command
 from sigbench.runner.schema import register_schemas
 
 register_schemas()
 log = logging.getLogger(__name__)
 
 
-@hydra.main(version_base="1.3", config_path=conf_dir(), config_name="train")
+@hydra_command("train")
 def main(cfg: DictConfig) -> float | None:
     """Train; returns the held-out EER (the sweep / Optuna objective).
 

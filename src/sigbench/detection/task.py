@@ -26,6 +26,7 @@ from torchvision.utils import draw_bounding_boxes
 
 from sigbench.detection.evaluate import evaluate_pages
 from sigbench.documents.formats import Annotation
+from sigbench.extras import require
 from sigbench.optim import OptimizerFactory, SchedulerFactory, optimizer_config
 
 Batch = tuple[list[torch.Tensor], list[dict[str, torch.Tensor]], list[dict]]
@@ -75,6 +76,7 @@ class DetectionMetrics:
         self.classes = list(classes)
         self.score_threshold = score_threshold
         self.ious = list(ious)
+        require("pycocotools", "documents", "COCO mAP of detection validation")
         self.coco = MeanAveragePrecision(box_format="xyxy", iou_type="bbox")
         self.truth: dict[str, list[Annotation]] = {}
         self.pred: dict[str, list[Annotation]] = {}

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from sigbench.extras import MissingExtraError, require
 from sigbench.images.decode import (
     DEFAULT_MAX_PIXELS,
     ImageReadError,
@@ -43,9 +44,9 @@ def page_stem(path: str | os.PathLike, index: int, count: int) -> str:
 
 def _open_pdf(path: Path) -> Any:
     try:
-        import pypdfium2 as pdfium
-    except ImportError:
-        raise RuntimeError(f"{path}: reading PDFs needs pypdfium2 (pip install pypdfium2)") from None
+        pdfium = require("pypdfium2", "documents", "reading PDFs")
+    except MissingExtraError as err:
+        raise RuntimeError(f"{path}: {err}") from None
     try:
         return pdfium.PdfDocument(str(path))
     except Exception as exc:  # pypdfium2 raises PdfiumError, a RuntimeError subclass, with a terse message

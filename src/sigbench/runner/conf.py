@@ -1,17 +1,25 @@
-"""Where the config tree lives: the repository's ``conf/`` (with ``experiments/`` linked in as the
-``experiment`` group), or ``$SIGBENCH_CONF`` for installs outside a checkout."""
+"""Where the config tree lives: inside the package (``sigbench/conf``), so a wheel install carries it.
+
+The console scripts name it as Hydra's ``pkg://sigbench.conf`` (found through the import system, wherever
+sigbench is installed); :func:`conf_dir` gives the same folder as a path, for the compose API in tests and
+tools. Outputs never go there: ``paths.root_dir`` is the directory a command is started from.  User config
+folders (an ``experiment/`` of one's own, say) are added on the command line with
+``hydra.searchpath=[file:///abs/path/to/conf]``; see docs/packaging.md.
+"""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+CONFIG_MODULE = "sigbench.conf"
+CONFIG_PATH = f"pkg://{CONFIG_MODULE}"
 
 
 def conf_dir() -> str:
-    env = os.environ.get("SIGBENCH_CONF")
-    path = Path(env) if env else Path(__file__).resolve().parents[3] / "conf"
+    """The packaged config folder as an absolute path."""
+    path = Path(__file__).resolve().parents[1] / "conf"
     if not (path / "train.yaml").exists():
         raise FileNotFoundError(
-            f"sigbench config folder not found at {path}; run from a checkout or set SIGBENCH_CONF"
+            f"sigbench config folder not found at {path}: a broken install, reinstall sigbench"
         )
     return str(path)

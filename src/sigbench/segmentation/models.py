@@ -56,7 +56,9 @@ def unet(
 ) -> SegmentationNet:
     """``segmentation_models_pytorch.Unet`` on the timm encoder ``encoder`` (e.g. ``resnet18``,
     ``mobilenetv3_large_100``, ``efficientnet_b0``), randomly initialised."""
-    import segmentation_models_pytorch as smp
+    from sigbench.extras import require
+
+    smp = require("segmentation_models_pytorch", "documents", "the U-Net segmentation model")
 
     name = encoder if encoder.startswith("tu-") else f"tu-{encoder}"
     decoder = list(decoder_channels) if decoder_channels else [256, 128, 64, 32, 16][:encoder_depth]

@@ -14,6 +14,8 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
+    "eer": "metrics",
+    "compute_eer": "metrics",
     "compute_metrics": "metrics",
     "far_frr_at_threshold": "metrics",
     "a_priori_metrics": "metrics",
@@ -22,6 +24,9 @@ _EXPORTS = {
     "DistanceMatcher": "distance",
     "distance_scores": "distance",
     "run_protocol": "protocol",
+    "run_wd": "wd",
+    "run_wi": "wi",
+    "run_distance": "distance",
     "PROTOCOLS": "protocol",
     "summarize": "results",
     "write_results": "results",

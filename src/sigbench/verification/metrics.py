@@ -149,6 +149,31 @@ def compute_eer(
     return (frr + far) / 2.0, t
 
 
+def eer(
+    scores: np.ndarray | Sequence[float], labels: np.ndarray | Sequence[int], drop_intermediate: bool = True
+) -> float:
+    """Equal error rate of scores with labels (1 or True: genuine, 0 or False: forgery), in [0, 1].
+
+    The same rule as every EER sigbench reports (:func:`compute_eer`: the reference ROC threshold, then
+    ``(FRR + FAR) / 2`` at it; accept when ``score >= threshold``, so higher scores must mean "genuine").
+    ``compute_eer(genuine, forgeries)`` also returns the threshold.
+    """
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    labels = np.asarray(labels).reshape(-1)
+    if scores.shape != labels.shape:
+        raise ValueError(f"eer: {scores.size} scores but {labels.size} labels")
+    if np.isnan(scores).any():
+        raise ValueError("eer: scores contain NaN")
+    if not np.isin(labels, (0, 1)).all():
+        raise ValueError(f"eer: labels must be 1 (genuine) or 0 (forgery), got {np.unique(labels).tolist()}")
+    genuine, forgeries = scores[labels == 1], scores[labels == 0]
+    if genuine.size == 0 or forgeries.size == 0:
+        raise ValueError(
+            f"eer needs both classes; got {genuine.size} genuine and {forgeries.size} forgery scores"
+        )
+    return compute_eer(genuine, forgeries, drop_intermediate)[0]
+
+
 def user_auc(genuine: np.ndarray, skilled: np.ndarray) -> float:
     """ROC AUC of one user's genuine (positive) vs skilled scores, as ``sklearn.metrics.roc_auc_score``
     (trapezoids under :func:`roc_curve`; ties count one half). NaN without skilled scores."""

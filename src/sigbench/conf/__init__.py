@@ -1,0 +1,1 @@
+"""sigbench's Hydra configs (found as ``pkg://sigbench.conf``); one folder per config group."""
