@@ -28,9 +28,10 @@ from sigbench.data.synthetic.dataset import (
 )
 from sigbench.data.synthetic.difficulty import LEVELS, Difficulty, resolve_difficulty
 from sigbench.data.synthetic.forger import FORGERS_PER_WRITER
+from sigbench.data.synthetic.population import generate_population, load_or_generate_population
 from sigbench.data.synthetic.render import SCAN_SIZE
 from sigbench.data.synthetic.samples import RawSample, SampleInfo, render_raw_scan, writer_name, writer_scans
-from sigbench.data.synthetic.writer import Writer, make_writer
+from sigbench.data.synthetic.writer import STYLES, Writer, make_writer
 
 __all__ = [
     "CANVAS_SIZE",
@@ -39,6 +40,7 @@ __all__ = [
     "IMG_SIZE",
     "LEVELS",
     "SCAN_SIZE",
+    "STYLES",
     "Difficulty",
     "RawSample",
     "SampleInfo",
@@ -48,8 +50,10 @@ __all__ = [
     "cache_config",
     "cache_key",
     "generate_dataset",
+    "generate_population",
     "iter_writers",
     "load_or_generate",
+    "load_or_generate_population",
     "make_writer",
     "render_raw_scan",
     "resolve_difficulty",

@@ -24,6 +24,7 @@ from sigbench.data.formats import DatasetFormatError, SignatureDataset, load_dat
 from sigbench.data.synthetic.difficulty import Difficulty, resolve_difficulty
 from sigbench.data.synthetic.render import SCAN_SIZE
 from sigbench.data.synthetic.samples import SampleInfo, writer_name, writer_scans
+from sigbench.data.synthetic.writer import check_style
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ def _validated(
     canvas_size: tuple[int, int],
     img_size: tuple[int, int],
     num_workers: int,
+    style: str = "classic",
 ) -> dict:
     """Check every argument up front and name the offending one: a bad config should fail before work."""
     return {
@@ -74,6 +76,7 @@ def _validated(
         "canvas_size": _check_size("canvas_size", canvas_size, SCAN_SIZE),
         "img_size": _check_size("img_size", img_size, (8, 8)),
         "num_workers": _check_int("num_workers", num_workers, -1),
+        "style": check_style(style),
     }
 
 
@@ -97,8 +100,9 @@ def _writer_batch(
     img_size: tuple[int, int],
     keep_raw: bool,
     keep_images: bool,
+    style: str = "classic",
 ) -> WriterBatch:
-    samples = writer_scans(seed, writer_id, genuine, forgeries, difficulty)
+    samples = writer_scans(seed, writer_id, genuine, forgeries, difficulty, style=style)
     images = None
     if keep_images:
         images = np.stack(
@@ -136,6 +140,7 @@ def iter_writers(
     num_workers: int = 0,
     raw: bool = False,
     preprocessed: bool = True,
+    style: str = "classic",
 ) -> Iterator[WriterBatch]:
     """Yield writers in order, one :class:`WriterBatch` each, generated serially or by joblib workers.
 
@@ -153,6 +158,7 @@ def iter_writers(
         canvas_size,
         img_size,
         num_workers,
+        style,
     )
     return _iter_batches(cfg, raw, preprocessed)
 
@@ -170,6 +176,7 @@ def _iter_batches(cfg: dict, raw: bool, preprocessed: bool) -> Iterator[WriterBa
             cfg["img_size"],
             raw,
             preprocessed,
+            cfg["style"],
         )
         for wid in ids
     )
@@ -191,6 +198,7 @@ def generate_dataset(
     canvas_size: tuple[int, int] = CANVAS_SIZE,
     img_size: tuple[int, int] = IMG_SIZE,
     num_workers: int = 0,
+    style: str = "classic",
 ) -> SignatureDataset:
     """Generate writers ``first_writer .. first_writer + num_writers - 1`` as a preprocessed sigver set.
 
@@ -206,6 +214,8 @@ def generate_dataset(
         img_size: stored image size (H, W); training crops its input from it.
         num_workers: 0 generates in this process, n > 0 uses n joblib processes, -1 all cores; the
             result is identical either way.
+        style: ``"classic"`` (the original generator) or ``"western"`` (Latin-script names, wider hands;
+            :mod:`sigbench.data.synthetic.western`).
 
     Returns:
         A :class:`SignatureDataset` ordered writer by writer, genuine samples first; ``y`` is the position of
@@ -221,6 +231,7 @@ def generate_dataset(
         canvas_size,
         img_size,
         num_workers,
+        style=style,
     )
     return assemble_dataset(
         batches, origin=f"synthetic(seed={seed}, writers {first_writer}..{first_writer + num_writers - 1})"
@@ -265,8 +276,12 @@ def cache_config(
     first_writer: int = 0,
     canvas_size: tuple[int, int] = CANVAS_SIZE,
     img_size: tuple[int, int] = IMG_SIZE,
+    style: str = "classic",
 ) -> dict:
-    """Everything that determines the generated arrays (and nothing else: not ``num_workers``)."""
+    """Everything that determines the generated arrays (and nothing else: not ``num_workers``).
+
+    ``style`` enters the config only when it is not ``"classic"``, so caches made before styles existed
+    keep their keys."""
     cfg = _validated(
         num_writers,
         genuine_per_writer,
@@ -277,8 +292,11 @@ def cache_config(
         canvas_size,
         img_size,
         0,
+        style,
     )
     cfg.pop("num_workers")
+    if cfg["style"] == "classic":
+        cfg.pop("style")
     cfg["difficulty"] = cfg["difficulty"].as_dict()
     cfg["canvas_size"] = list(cfg["canvas_size"])
     cfg["img_size"] = list(cfg["img_size"])
@@ -303,6 +321,7 @@ def load_or_generate(
     canvas_size: tuple[int, int] = CANVAS_SIZE,
     img_size: tuple[int, int] = IMG_SIZE,
     num_workers: int = 0,
+    style: str = "classic",
 ) -> SignatureDataset:
     """:func:`generate_dataset`, cached as ``cache_dir/<config hash>.npz``.
 
@@ -318,6 +337,7 @@ def load_or_generate(
         first_writer,
         canvas_size,
         img_size,
+        style,
     )
     _check_int("num_workers", num_workers, -1)
     path = Path(cache_dir) / f"{cache_key(config)}.npz"
@@ -336,6 +356,7 @@ def load_or_generate(
         canvas_size,
         img_size,
         num_workers,
+        style,
     )
     save_npz(ds, path)
     log.info("synthetic set cached at %s", path)

@@ -89,13 +89,29 @@ def lowercase(letter: str) -> Glyph:
     return Glyph(points=pts, marks=marks, advance=float(pts[-1, 0]))
 
 
-def capital(rng: np.random.Generator) -> Glyph:
+# Which parametric capital family stands for a Latin capital letter (see :func:`capital`).
+CAPITAL_FAMILIES: dict[str, int] = {
+    **dict.fromkeys("BPRDK", 0),
+    **dict.fromkeys("COGQE", 1),
+    **dict.fromkeys("MNWVUAHYX", 2),
+    **dict.fromkeys("LJSTFIZ", 3),
+}
+
+
+def capital_family(letter: str | None) -> int | None:
+    """The family of a named capital letter; ``None`` (any family, drawn at random) for no letter."""
+    return None if letter is None else CAPITAL_FAMILIES[letter.upper()]
+
+
+def capital(rng: np.random.Generator, family: int | None = None) -> Glyph:
     """A capital from one of four parametric families (stem+bowls, oval, zigzag, looped stem).
 
     Real signatures are dominated by their capitals, and writers differ most there, so capitals are drawn
-    from families with continuous parameters rather than fixed letters.
+    from families with continuous parameters rather than fixed letters.  ``family`` fixes the family (a
+    named letter's, :func:`capital_family`); ``None`` draws it.
     """
-    family = rng.choice(4, p=[0.3, 0.25, 0.2, 0.25])
+    if family is None:
+        family = rng.choice(4, p=[0.3, 0.25, 0.2, 0.25])
     h = rng.uniform(2.0, 2.8)
     w = rng.uniform(0.8, 1.4)
     if family == 0:  # B / P / R / D: stem down, back up, one or two bowls

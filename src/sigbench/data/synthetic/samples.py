@@ -63,9 +63,10 @@ def writer_scans(
     forgeries: int,
     difficulty: Difficulty,
     scan_size: tuple[int, int] = SCAN_SIZE,
+    style: str = "classic",
 ) -> list[RawSample]:
     """All raw scans of one writer: genuine ``0..genuine-1`` then forgeries ``0..forgeries-1``."""
-    writer = make_writer(seed, writer_id)
+    writer = make_writer(seed, writer_id, style)
     out: list[RawSample] = []
     for j in range(genuine):
         rng = stream_rng(seed, writer_id, Stream.GENUINE, j)
@@ -91,13 +92,14 @@ def render_raw_scan(
     difficulty: float | str = "default",
     seed: int = 0,
     scan_size: tuple[int, int] = SCAN_SIZE,
+    style: str = "classic",
 ) -> np.ndarray:
     """One raw scan (uint8, dark ink on light paper), identical to the same sample inside a generated set.
 
     Useful for figures and debugging: no preprocessing, no dataset bookkeeping.
     """
     diff = resolve_difficulty(difficulty)
-    writer: Writer = make_writer(seed, writer_id)
+    writer: Writer = make_writer(seed, writer_id, style)
     if not forgery:
         rng = stream_rng(seed, writer_id, Stream.GENUINE, sample)
         act = genuine_act(writer, diff, rng)

@@ -94,42 +94,90 @@ def _close(out: list[Component], kind: str, pts: list[np.ndarray], parts: list[n
         out.append(Component(np.concatenate(pts), np.concatenate(parts), kind))
 
 
+@dataclass(frozen=True)
+class Hand:
+    """A writer's layout habits: letter proportions, spacing, pen lifts, dots (unit frame)."""
+
+    width_ratio: float
+    spacing: float
+    ascender: float
+    descender: float
+    lower_scale: float  # some writers shrink the lowercase under a dominant capital
+    idiosyncrasy: float  # writer-specific distortion of every letter form
+    lift_prob: float  # pen lift between two letters of a word
+    dot_prob: float  # i dots and t bars actually written
+
+
+@dataclass(frozen=True)
+class Word:
+    """One word of a plan: its lowercase letters and its capital (``capital_letter`` picks the capital's
+    family; ``None`` draws any family)."""
+
+    letters: str
+    has_capital: bool
+    capital_letter: str | None = None
+
+    @property
+    def text(self) -> str:
+        return ((self.capital_letter or "X") if self.has_capital else "") + self.letters
+
+
 def make_plan(rng: np.random.Generator) -> StrokePlan:
     """Lay out a random name (optional initial, one or two words, flourish) as pen-down components.
 
     Letter forms get a writer-specific distortion so two writers with the same letters still differ, and
     pen lifts inside words, i dots and t bars are per-writer habits.
     """
-    width_ratio = float(np.exp(rng.normal(0.0, 0.18)))
-    spacing = rng.uniform(-0.1, 0.2)
-    ascender = rng.uniform(0.75, 1.3)
-    descender = rng.uniform(0.7, 1.35)
-    lower_scale = rng.uniform(0.6, 1.0)  # some writers shrink the lowercase under a dominant capital
-    idiosyncrasy = rng.uniform(0.04, 0.09)
-    lift_prob = rng.choice([0.0, 0.08, 0.25], p=[0.5, 0.3, 0.2])
-    dot_prob = rng.uniform(0.0, 1.0)
+    hand = Hand(
+        width_ratio=float(np.exp(rng.normal(0.0, 0.18))),
+        spacing=rng.uniform(-0.1, 0.2),
+        ascender=rng.uniform(0.75, 1.3),
+        descender=rng.uniform(0.7, 1.35),
+        lower_scale=rng.uniform(0.6, 1.0),
+        idiosyncrasy=rng.uniform(0.04, 0.09),
+        lift_prob=rng.choice([0.0, 0.08, 0.25], p=[0.5, 0.3, 0.2]),
+        dot_prob=rng.uniform(0.0, 1.0),
+    )
     layout = rng.choice(["initial+surname", "first+surname", "surname"], p=[0.4, 0.3, 0.3])
     flourish_kind = rng.choice(["underline", "paraph", "hook", "none"], p=[0.35, 0.25, 0.15, 0.25])
 
-    words: list[tuple[str, bool]] = []  # (lowercase letters, starts with capital)
+    words: list[Word] = []
     if layout == "initial+surname":
-        words.append(("", True))
+        words.append(Word("", True))
     if layout == "first+surname":
-        words.append((glyphs.random_name(rng, 2, 5), True))
-    words.append((glyphs.random_name(rng, 3, 7), bool(rng.random() < 0.9)))
+        words.append(Word(glyphs.random_name(rng, 2, 5), True))
+    words.append(Word(glyphs.random_name(rng, 3, 7), bool(rng.random() < 0.9)))
+    return lay_out(rng, words, hand, str(flourish_kind))
 
+
+def lay_out(
+    rng: np.random.Generator,
+    words: list[Word],
+    hand: Hand,
+    flourish_kind: str,
+    extra_flourishes: tuple[str, ...] = (),
+) -> StrokePlan:
+    """Place the words' glyphs left to right in the writer's hand and add the end flourish.
+
+    ``extra_flourishes`` are drawn as separate pen-down components after the name (an underline under a
+    paraph, say); they never share the end flourish's part, so they vary like ordinary strokes.
+    """
+    width_ratio, spacing = hand.width_ratio, hand.spacing
+    ascender, descender, lower_scale = hand.ascender, hand.descender, hand.lower_scale
+    idiosyncrasy, lift_prob, dot_prob = hand.idiosyncrasy, hand.lift_prob, hand.dot_prob
     components: list[Component] = []
     centers: list[tuple[float, float]] = []
     marks: list[Component] = []
     x = 0.0
     text_parts: list[str] = []
-    for w_index, (letters, has_capital) in enumerate(words):
+    for w_index, word in enumerate(words):
+        letters, has_capital = word.letters, word.has_capital
         current: list[np.ndarray] = []
         current_part: list[np.ndarray] = []
-        text_parts.append(("X" if has_capital else "") + letters)
+        text_parts.append(word.text)
         glyph_list: list[glyphs.Glyph] = []
         if has_capital:
-            glyph_list.append(glyphs.capital(rng))
+            glyph_list.append(glyphs.capital(rng, glyphs.capital_family(word.capital_letter)))
         glyph_list += [glyphs.lowercase(c) for c in letters]
         for g_index, glyph in enumerate(glyph_list):
             is_capital = has_capital and g_index == 0
@@ -164,11 +212,12 @@ def make_plan(rng: np.random.Generator) -> StrokePlan:
         if w_index < len(words) - 1:
             x += rng.uniform(0.5, 1.1)
 
+    flourish_part = -1
     if flourish_kind != "none":
         last = components[-1]
         x_start = min(c.points[:, 0].min() for c in components)
         extra = glyphs.flourish(rng, str(flourish_kind), x_start, float(last.points[-1, 0]))
-        part = len(centers)
+        part = flourish_part = len(centers)
         lo, hi = extra.min(axis=0), extra.max(axis=0)
         centers.append(((lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2))
         if rng.random() < 0.7:  # written in the same movement as the last word
@@ -179,12 +228,20 @@ def make_plan(rng: np.random.Generator) -> StrokePlan:
             )
         else:
             components.append(Component(extra, np.full(len(extra), part), "flourish"))
+    for kind in extra_flourishes:
+        x_start = min(c.points[:, 0].min() for c in components)
+        x_end = max(c.points[:, 0].max() for c in components)
+        extra = glyphs.flourish(rng, kind, x_start, x_end)
+        part = len(centers)
+        lo, hi = extra.min(axis=0), extra.max(axis=0)
+        centers.append(((lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2))
+        components.append(Component(extra, np.full(len(extra), part), "flourish"))
     components.extend(marks)
     return StrokePlan(
         components=tuple(components),
         part_centers=np.asarray(centers, dtype=np.float64),
         text=" ".join(text_parts),
-        flourish_part=len(centers) - 1 if flourish_kind != "none" else -1,
+        flourish_part=flourish_part,
     )
 
 
@@ -216,8 +273,24 @@ def make_style(rng: np.random.Generator) -> MotorStyle:
     )
 
 
-def make_writer(seed: int, writer_id: int) -> Writer:
-    """Writer ``writer_id`` of the population ``seed``; depends on nothing else (no difficulty, no counts)."""
-    plan = make_plan(stream_rng(seed, writer_id, Stream.PLAN))
-    style = make_style(stream_rng(seed, writer_id, Stream.STYLE))
-    return Writer(writer_id=writer_id, plan=plan, style=style)
+STYLES = ("classic", "western")  # population styles; "classic" is the original generator, unchanged
+
+
+def check_style(style: str) -> str:
+    if style not in STYLES:
+        raise ValueError(f"synthetic style={style!r} is not one of {list(STYLES)}")
+    return style
+
+
+def make_writer(seed: int, writer_id: int, style: str = "classic") -> Writer:
+    """Writer ``writer_id`` of the population ``(seed, style)``; depends on nothing else (no difficulty, no
+    counts), so any slice of a population can be generated on its own."""
+    if check_style(style) == "western":
+        from sigbench.data.synthetic import western  # imports this module: resolved late
+
+        plan = western.make_plan(stream_rng(seed, writer_id, Stream.PLAN))
+        motor = western.make_style(stream_rng(seed, writer_id, Stream.STYLE))
+    else:
+        plan = make_plan(stream_rng(seed, writer_id, Stream.PLAN))
+        motor = make_style(stream_rng(seed, writer_id, Stream.STYLE))
+    return Writer(writer_id=writer_id, plan=plan, style=motor)
