@@ -89,10 +89,10 @@ def genuine_act(writer: Writer, difficulty: Difficulty, rng: np.random.Generator
     shapes = [(c.points, c.part) for c in plan.components]
     unit = deform(shapes, plan, part_scale, part_shift, 0.035 * g, rng)
     geometry = Geometry(
-        x_height_px=style.x_height_px * float(np.exp(0.05 * g * rng.standard_normal())),
-        slant=style.slant + np.deg2rad(2.5) * g * rng.standard_normal(),
+        x_height_px=style.x_height_px * float(np.exp(writer.size_sd * g * rng.standard_normal())),
+        slant=style.slant + np.deg2rad(writer.slant_sd_deg) * g * rng.standard_normal(),
         rotation=style.baseline_tilt + np.deg2rad(1.8) * g * rng.standard_normal(),
-        stretch=float(np.exp(0.05 * g * rng.standard_normal())),
+        stretch=float(np.exp(writer.stretch_sd * g * rng.standard_normal())),
     )
     act_style = replace(
         style,

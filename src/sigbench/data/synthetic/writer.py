@@ -72,9 +72,15 @@ class MotorStyle:
 
 @dataclass(frozen=True)
 class Writer:
+    """A writer: what they sign, how, and how much their signatures vary as a whole from one to the next
+    (log-size, horizontal log-stretch and slant spread at the default difficulty)."""
+
     writer_id: int
     plan: StrokePlan
     style: MotorStyle
+    size_sd: float = 0.05
+    stretch_sd: float = 0.05
+    slant_sd_deg: float = 2.5
 
 
 def _jitter(rng: np.random.Generator, pts: np.ndarray, sd: float) -> np.ndarray:
@@ -289,7 +295,9 @@ def make_writer(seed: int, writer_id: int, style: str = "classic") -> Writer:
         from sigbench.data.synthetic import western  # imports this module: resolved late
 
         plan = western.make_plan(stream_rng(seed, writer_id, Stream.PLAN))
-        motor = western.make_style(stream_rng(seed, writer_id, Stream.STYLE))
+        style_rng = stream_rng(seed, writer_id, Stream.STYLE)
+        motor = western.make_style(style_rng)
+        return Writer(writer_id, plan, motor, *western.variation_habits(style_rng))
     else:
         plan = make_plan(stream_rng(seed, writer_id, Stream.PLAN))
         motor = make_style(stream_rng(seed, writer_id, Stream.STYLE))
