@@ -38,8 +38,9 @@ bench: $(STAMP)  ## run the benchmarks (prints figures and ratios)
 	$(BIN)/python benchmarks/synth.py
 	$(BIN)/python benchmarks/detect.py
 
-figure: $(STAMP)  ## render the README figures (synthetic signatures, synthesised pages)
+figure: $(STAMP)  ## render the README figures (synthetic signatures, western writers, synthesised pages)
 	$(BIN)/python scripts/render_synthetic_figure.py
+	$(BIN)/python scripts/render_western_figure.py
 	$(BIN)/python scripts/render_synth_pages_figure.py
 
 docs: $(STAMP)  ## build the guides in docs/ into a site in site/ (strict: broken links fail)
