@@ -34,7 +34,7 @@ TINY_SYNTHETIC = [
 BUILT_ELSEWHERE = {
     "documents": ("test_detection.py", "test_segmentation.py", "test_cleaning.py"),
     "distillation": ("test_distillation.py",),
-    "real data": ("test_real_data.py",),
+    "real data": ("test_real_data.py", "test_synthetic_scale_overlays.py"),
 }
 
 
@@ -46,7 +46,8 @@ def experiment_family(cfg: DictConfig) -> str:
     if cfg.task.get("teacher") is not None:
         return "distillation"
     source = cfg.data.get("dataset")
-    if isinstance(source, DictConfig) and not str(source.get("_target_", "")).endswith("load_or_generate"):
+    generated = ("load_or_generate", "load_or_generate_population")  # built-in synthetic writers
+    if isinstance(source, DictConfig) and not str(source.get("_target_", "")).endswith(generated):
         return "real data"
     return "features"
 
