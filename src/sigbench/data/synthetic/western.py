@@ -111,12 +111,12 @@ def make_style(rng: np.random.Generator) -> MotorStyle:
     fast = rng.uniform(0.0, 1.0)  # one speed habit drives stroke time, blending and velocity skew together
     return MotorStyle(
         x_height_px=float(np.exp(rng.uniform(np.log(22.0), np.log(62.0)))),
-        slant=float(np.deg2rad(np.clip(rng.normal(10.0, 13.0), -25.0, 45.0))),
+        slant=float(np.deg2rad(np.clip(rng.normal(13.0, 12.0), -25.0, 45.0))),
         baseline_tilt=float(np.deg2rad(rng.normal(0.0, 4.0))),
         stroke_time=0.17 - 0.09 * fast + rng.uniform(-0.01, 0.01),
         overlap=0.62 - 0.32 * fast + rng.uniform(-0.04, 0.04),
         sigma=rng.uniform(0.18, 0.36),
-        pen_width_px=float(np.exp(rng.uniform(np.log(1.5), np.log(6.0)))),
+        pen_width_px=float(np.exp(rng.uniform(np.log(1.5), np.log(5.0)))),
         pressure=rng.uniform(0.5, 1.0),
         downstroke_emphasis=rng.uniform(0.0, 0.6),
         taper_time=rng.uniform(0.03, 0.14),
