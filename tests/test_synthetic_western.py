@@ -7,6 +7,8 @@ import re
 import numpy as np
 import pytest
 
+from sigbench.cli import synthetic as cli
+from sigbench.data.formats import load_dataset
 from sigbench.data.synthetic import STYLES, cache_config, generate_dataset, make_writer, western
 from sigbench.data.synthetic.rng import Stream, stream_rng
 
@@ -88,3 +90,13 @@ def test_unknown_style_is_named():
         cache_config(2, 1, 0, style="gothic")
     with pytest.raises(ValueError, match="style='gothic'"):
         generate_dataset(2, 1, 0, style="gothic")
+
+
+def test_cli_style_option_writes_the_western_population(tmp_path, capsys):
+    npz = tmp_path / "w.npz"
+    argv = [str(tmp_path / "set"), "--writers", "2", "--genuine", "1", "--forgeries", "1", "--images", "none"]
+    assert cli.main([*argv, "--npz", str(npz), "--seed", "3", "--style", "western"]) == 0
+    assert np.array_equal(load_dataset(npz).x, generate_dataset(2, 1, 1, seed=3, style="western").x)
+    with pytest.raises(SystemExit):
+        cli.main([*argv, "--npz", str(npz), "--style", "gothic"])
+    assert "--style" in capsys.readouterr().err

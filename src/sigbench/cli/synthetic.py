@@ -22,6 +22,7 @@ from sigbench.data.synthetic import (
     CANVAS_SIZE,
     IMG_SIZE,
     LEVELS,
+    STYLES,
     WriterBatch,
     assemble_dataset,
     iter_writers,
@@ -79,6 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"one of {', '.join(LEVELS)} or a number in [0, 1] (default: default)",
     )
     parser.add_argument("--seed", type=_int_at_least(0), default=0, help="population seed (default 0)")
+    parser.add_argument(
+        "--style",
+        choices=STYLES,
+        default="classic",
+        help="classic (default) or western (Latin-script names, initials, wider hands)",
+    )
     parser.add_argument("--first-writer", type=_int_at_least(0), default=0, help="id of the first writer")
     parser.add_argument(
         "--images",
@@ -154,6 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             num_workers=args.workers,
             raw="raw" in kinds,
             preprocessed=want_images,
+            style=args.style,
         )
     except (TypeError, ValueError) as err:  # argument checks the parser cannot do (e.g. canvas vs scan)
         parser.error(str(err))
