@@ -369,7 +369,7 @@ class SQLiteStore:
     def _bump_generation(self) -> None:
         generation = self._conn.execute(
             "UPDATE meta SET generation = generation + 1 WHERE id = 1 RETURNING generation"
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         if self._tx["before"] is None:
             self._tx["before"] = generation - 1  # the committed value: we hold the write lock
         self._tx["after"] = generation
@@ -569,7 +569,7 @@ class SQLiteStore:
                     pixel_sha256,
                     utc_now(),
                 ),
-            ).fetchone()[0]
+            ).fetchall()[0][0]
             self._conn.execute("UPDATE identities SET updated_at = ? WHERE id = ?", (utc_now(), identity_id))
             self._bump_generation()
             self._tx["ops"].append(("add", np.asarray([ref_id], np.int64), vector))
@@ -618,10 +618,12 @@ class SQLiteStore:
         with self.transaction():
             deleted = self._conn.execute(
                 "DELETE FROM signature_references WHERE id = ? RETURNING identity_id", (int(reference_id),)
-            ).fetchone()
-            if deleted is None:
+            ).fetchall()
+            if not deleted:
                 raise UnknownRecord("reference", reference_id)
-            self._conn.execute("UPDATE identities SET updated_at = ? WHERE id = ?", (utc_now(), deleted[0]))
+            self._conn.execute(
+                "UPDATE identities SET updated_at = ? WHERE id = ?", (utc_now(), deleted[0][0])
+            )
             self._bump_generation()
             self._tx["ops"].append(("remove", np.asarray([reference_id], np.int64), None))
             self._forget_index_file()
@@ -740,7 +742,7 @@ class SQLiteStore:
                     meta["fingerprint"],
                     utc_now(),
                 ),
-            ).fetchone()[0]
+            ).fetchall()[0][0]
             if external_id is not None or reference_id is not None:
                 return self.link_detection(detection_id, external_id, reference_id)
             return self.get_detection(detection_id)
@@ -1002,7 +1004,7 @@ class SQLiteStore:
                 "INSERT INTO audit (time, kind, actor, payload) VALUES (?, ?, ?, ?) "
                 "RETURNING id, time, kind, actor, payload",
                 (utc_now(), kind, actor, payload_json),
-            ).fetchone()
+            ).fetchall()[0]
         return audit_from_row(row)
 
     def list_audit(self, offset: int = 0, limit: int = 100, kind: str | None = None) -> list[AuditEvent]:
