@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint format bench figure clean
+.PHONY: help run test lint format bench figure demo clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ bench: $(STAMP)  ## run the benchmarks (prints figures and ratios)
 figure: $(STAMP)  ## render the README figures (synthetic signatures, synthesised pages)
 	$(BIN)/python scripts/render_synthetic_figure.py
 	$(BIN)/python scripts/render_synth_pages_figure.py
+
+demo: $(STAMP)  ## demo bundle from synthetic data (cached in outputs/demo), then an enrol / verify / identify session
+	OMP_NUM_THREADS=2 $(BIN)/python scripts/demo.py
 
 clean:  ## remove outputs and caches (keeps .venv)
 	rm -rf outputs .pytest_cache .ruff_cache
