@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,6 +28,9 @@ import numpy as np
 from sigbench.atomic import atomic_write
 
 log = logging.getLogger(__name__)
+
+BLAS_SETTING = threading.Lock()
+"""FAISS's BLAS threshold is process-wide: batches change it one at a time (see ``VectorIndex.search``)."""
 
 MAGIC = b"SIGBENCH-FAISS-INDEX 1\n"
 HEADER_KEYS = frozenset({"store_id", "generation", "fingerprint", "dim", "ntotal"})
@@ -70,13 +74,27 @@ class VectorIndex:
             self.changes += int(self.index.remove_ids(ids))
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Similarities and ids [n, min(k, ntotal)], best first (FAISS pads nothing when k <= ntotal)."""
+        """Similarities and ids [n, min(k, ntotal)], best first (FAISS pads nothing when k <= ntotal).
+
+        A batch of queries goes through FAISS's BLAS (matrix-product) kernel. FAISS only switches to it
+        when queries x dimension reaches ``distance_compute_blas_threshold`` (128,000 by default): 125
+        queries of 1024-d SigNet-thin embeddings. Measured on a 2-core CPU with 50k references, BLAS is
+        faster from two queries on (64 queries: 0.17 s instead of 1.9 s), so batches lower the threshold
+        for their call; a single query keeps FAISS's SIMD loop (twice as fast as BLAS for one query).
+        """
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         k = min(int(k), self.ntotal)
         if k == 0:
             return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
-        sims, ids = self.index.search(queries, k)
-        return sims, ids
+        if len(queries) < 2:
+            return self.index.search(queries, k)
+        with BLAS_SETTING:
+            default = faiss.cvar.distance_compute_blas_threshold
+            faiss.cvar.distance_compute_blas_threshold = min(default, len(queries) * self.dim)
+            try:
+                return self.index.search(queries, k)
+            finally:
+                faiss.cvar.distance_compute_blas_threshold = default
 
     def catch_up(
         self, generation: int, all_ids: np.ndarray, fetch: Callable[[np.ndarray], np.ndarray]
