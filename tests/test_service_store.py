@@ -101,8 +101,21 @@ def test_open_refuses_other_fingerprint_and_dimension(store_factory, tmp_path):
         store_factory(FP, 32)
     adopted = store_factory(None, None)  # tools that only list or delete adopt the store's model
     assert (adopted.fingerprint, adopted.dim) == (FP, DIM)
-    with pytest.raises(StoreError, match="fingerprint and dim are needed"):
+    with pytest.raises(StoreError, match="creating one needs a model fingerprint and dim"):
         store_factory(None, None, name="new")
+    assert not list(tmp_path.glob("new*")), "a refused open left a file behind"
+
+
+def test_open_refuses_files_that_are_not_stores(tmp_path):
+    (tmp_path / "text.db").write_text("not a database at all, just some text that is long enough " * 20)
+    with pytest.raises(StoreError, match=r"text.db is not a usable SQLite store"):
+        open_store(tmp_path / "text.db", FP, DIM)
+    with sqlite3.connect(tmp_path / "other.db") as other:
+        other.execute("CREATE TABLE invoices (id INTEGER)")
+    with pytest.raises(StoreError, match="not a sigbench store"):
+        open_store(tmp_path / "other.db", FP, DIM)
+    with sqlite3.connect(tmp_path / "other.db") as other:  # left as it was
+        assert [r[0] for r in other.execute("SELECT name FROM sqlite_master")] == ["invoices"]
 
 
 def test_open_store_locations(tmp_path, monkeypatch):

@@ -214,14 +214,20 @@ class SQLiteStore:
         self._depth = 0
         self._tx: dict[str, Any] = {}
         self._closed = False
-        if not self.path.parent.is_dir():
-            raise StoreError(f"cannot create store {self.path}: folder {self.path.parent} does not exist")
+        if not self.path.exists():
+            if fingerprint is None or dim is None:  # checked before sqlite creates an empty file
+                raise StoreError(f"no store at {self.path} (creating one needs a model fingerprint and dim)")
+            if not self.path.parent.is_dir():
+                raise StoreError(f"cannot create store {self.path}: folder {self.path.parent} does not exist")
         self._conn = sqlite3.connect(
             self.path, timeout=timeout, isolation_level=None, check_same_thread=False
         )
         try:
             self._configure(timeout)
             meta = self._create_or_read_meta(fingerprint, dim)
+        except sqlite3.DatabaseError as error:
+            self._conn.close()
+            raise StoreError(f"{self.path} is not a usable SQLite store: {error}") from error
         except BaseException:
             self._conn.close()
             raise
@@ -250,8 +256,12 @@ class SQLiteStore:
         execute = self._conn.execute
         execute("BEGIN IMMEDIATE")  # concurrent first opens: exactly one creates the schema
         try:
-            exists = execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone()
-            if not exists:
+            tables = {row[0] for row in execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if tables and "meta" not in tables:
+                raise StoreError(
+                    f"{self.path} is an SQLite database but not a sigbench store (no meta table)"
+                )
+            if not tables:
                 if fingerprint is None or dim is None:
                     raise StoreError(f"{self.path} is a new store: a model fingerprint and dim are needed")
                 if not isinstance(dim, int) or dim < 1:
