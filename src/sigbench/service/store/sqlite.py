@@ -308,6 +308,8 @@ class SQLiteStore:
                 raise StoreError(f"{self.path}: close() inside a transaction")
             try:
                 self._save_index_if_behind()
+            except (sqlite3.Error, OSError, StoreError) as error:  # a cache: the next opener rebuilds it
+                log.warning("%s: vector index not saved (%s)", self.path, error)
             finally:
                 self._closed = True
                 self._conn.close()
@@ -409,7 +411,10 @@ class SQLiteStore:
                         index.remove(ids)
                 index.generation = tx["after"]
         if tx["reclaim"]:
-            self.checkpoint()
+            try:
+                self.checkpoint()
+            except sqlite3.Error as error:  # committed already; the next deletion or checkpoint() finishes
+                log.warning("%s: checkpoint after deletion failed (%s)", self.path, error)
 
     def _forget_index_file(self) -> None:
         """Remove the persisted index (it holds embeddings being erased); called under the write lock."""
