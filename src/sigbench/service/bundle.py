@@ -7,7 +7,7 @@ Layout (``manifest.json`` is the only file a reader opens first)::
     <bundle>/detector.ckpt      optional: the signature detector (pages -> boxes)
     <bundle>/cleaner.ckpt       optional: the SignVer cleaner (clutter removal on preprocessed crops)
     <bundle>/negatives.npz      optional: development writers' embeddings (writer-dependent SVM negatives)
-    <bundle>/calibration/       optional: det.png and the calibration report
+    <bundle>/calibration/       optional: DET plots of the calibration (det_<mode>.png)
 
 The **fingerprint** is a SHA-256 over the exact bytes of the model files (extractor, detector, cleaner, in
 that order, each tagged with its role) and the preprocessing settings: everything that decides what
@@ -92,11 +92,11 @@ class Thresholds:
 
 @dataclass
 class Calibration:
-    """What calibration adds to a bundle: thresholds per mode, the WD negatives, and the DET plot (PNG)."""
+    """What calibration adds to a bundle: thresholds per mode, the WD negatives, DET plots (PNG per mode)."""
 
     thresholds: dict[str, Thresholds]
     negatives: np.ndarray | None = None
-    det_png: bytes | None = None
+    det_png: dict[str, bytes] = field(default_factory=dict)
     report: dict[str, Any] = field(default_factory=dict)
 
 
@@ -199,8 +199,10 @@ def build_bundle(
     checkpoint) fails here, naming it, rather than at the first verification.
     """
     sources = {"extractor": extractor, "detector": detector, "cleaner": cleaner}
-    configs = {role: _load_checked(role, path)[1] for role, path in sources.items() if path is not None}
+    loaded = {role: _load_checked(role, path) for role, path in sources.items() if path is not None}
+    configs = {role: config for role, (_, config) in loaded.items()}
     prep = preprocessing or preprocessing_of(configs["extractor"])
+    dim = embedding_dim(loaded["extractor"][0], prep.input_size)
     out_dir = Path(out_dir)
     with atomic_dir(out_dir) as tmp:
         files = {}
@@ -223,6 +225,7 @@ def build_bundle(
                 for role in files
             },
             "preprocessing": prep.to_dict(),
+            "embedding_dim": dim,
             "detector_geometry": _detector_geometry(configs.get("detector")),
             "thresholds": {},
         }
@@ -230,6 +233,14 @@ def build_bundle(
             _write_calibration(tmp, manifest, calibration)
         atomic_write_text(tmp / MANIFEST, json.dumps(manifest, indent=1) + "\n")
     return out_dir
+
+
+def embedding_dim(extractor: Any, input_size: tuple[int, int]) -> int:
+    """Length of the extractor's embedding (one blank input through it)."""
+    import torch
+
+    with torch.no_grad():
+        return int(extractor.eval().features(torch.zeros(1, 1, *input_size, dtype=torch.uint8)).shape[1])
 
 
 def _detector_geometry(config: dict | None) -> dict[str, Any] | None:
@@ -256,10 +267,12 @@ def _write_calibration(folder: Path, manifest: dict[str, Any], calibration: Cali
         np.savez(buffer, negatives=negatives)
         (folder / NEGATIVES).write_bytes(buffer.getvalue())
         manifest["negatives"] = {"file": NEGATIVES, "count": int(len(negatives))}
-    if calibration.det_png is not None:
+    if calibration.det_png:
         (folder / CALIBRATION_DIR).mkdir(exist_ok=True)
-        (folder / CALIBRATION_DIR / "det.png").write_bytes(calibration.det_png)
-        manifest["det_plot"] = f"{CALIBRATION_DIR}/det.png"
+        manifest["det_plots"] = {}
+        for mode, png in calibration.det_png.items():
+            (folder / CALIBRATION_DIR / f"det_{mode}.png").write_bytes(png)
+            manifest["det_plots"][mode] = f"{CALIBRATION_DIR}/det_{mode}.png"
 
 
 def calibrate_bundle(path: str | Path, calibration: Calibration) -> Path:
@@ -294,6 +307,10 @@ class Bundle:
     @property
     def preprocessing(self) -> Preprocessing:
         return Preprocessing.from_dict(self.manifest["preprocessing"])
+
+    @property
+    def embedding_dim(self) -> int:
+        return int(self.manifest["embedding_dim"])
 
     @property
     def model_files(self) -> dict[str, Path]:
