@@ -8,7 +8,7 @@ Stages, each cached under ``outputs/demo`` (delete a folder to redo it):
    ``signver_cleaner_cpu`` as it is;
 2. ``bundle``: the three checkpoints as one bundle, calibrated on synthetic writers 100..125 (thresholds
    for FAR(skilled) <= 1 % and FRR <= 1 %), with the rates on writers 125..150 reported beside them;
-3. the session (always re-run, in a fresh store): synthesised pages signed by writers 130..133 are enrolled
+3. the session (always re-run, in a fresh store): synthesised pages signed by writers 150..153 are enrolled
    (the detected signature of each page is kept), then their held-out genuine signatures and skilled
    forgeries are verified in both modes, a never-enrolled writer's page is identified, and the documents
    signed by one of them are listed.
@@ -46,8 +46,8 @@ TRAINING = {
     ],
     "cleaner": ["experiment=signver_cleaner_cpu", "name=demo_cleaner"],
 }
-ENROLLED = (130, 131, 132, 133)
-STRANGER = 140
+ENROLLED = (150, 151, 152, 153)
+STRANGER = 160
 PAGES_PER_WRITER = 4  # genuine samples 0..3 go on enrolment pages
 
 
@@ -93,9 +93,9 @@ def build_demo_bundle(out: Path, models: dict[str, Path]) -> Path:
     started = time.perf_counter()
     build_bundle(path, models["extractor"], models["detector"], models["cleaner"], description="make demo")
     pipeline = Pipeline.from_bundle(load_bundle(path))
-    development = synthetic_labelled(pipeline, range(100, 125), genuine=10, forgeries=5)
-    held_out = synthetic_labelled(pipeline, range(125, 150), genuine=10, forgeries=5)
-    negatives = synthetic_labelled(pipeline, range(0, 100), genuine=2, forgeries=0).embeddings
+    development = synthetic_labelled(pipeline, range(100, 125), genuine=8, forgeries=4)
+    held_out = synthetic_labelled(pipeline, range(125, 150), genuine=8, forgeries=4)
+    negatives = synthetic_labelled(pipeline, range(0, 100), genuine=1, forgeries=0).embeddings
     calibration = calibrate(development, held_out, negatives, n_ref=5)
     calibrate_bundle(path, calibration)
     print(f"[demo] bundle: built and calibrated in {time.perf_counter() - started:.0f} s -> {path}")
@@ -194,18 +194,18 @@ def session(bundle_path: Path, store_path: Path, pages_dir: Path) -> None:
                         f"best reference {decision.best_reference_id}"
                     )
         print("\n== identify: who signed these pages?")
-        for key in ("genuine_130", "genuine_132", "stranger"):
+        for key in (f"genuine_{ENROLLED[0]}", f"genuine_{ENROLLED[2]}", "stranger"):
             document = pipeline.read_file(pages[key][0], kind="page")
             for result in identify(
                 store, bundle, document.signatures, k=3, actor="demo", enrolled_only=False
             ):
                 top = ", ".join(f"{c.external_id} {c.score:.3f}" for c in result.candidates)
                 print(f"  {document.name}: {result.answer} [{top}] {result.reason}")
-        print("\n== search: documents signed by W131")
-        for hit in documents_signed_by(store, bundle, "W131"):
+        print(f"\n== search: documents signed by W{ENROLLED[1]} (accept or refer)")
+        for hit in documents_signed_by(store, bundle, f"W{ENROLLED[1]}"):
             print(
                 f"  {hit.document_name} page {hit.page} box {[round(v) for v in hit.box]} "
-                f"score {hit.score:.3f}"
+                f"score {hit.score:.3f} ({hit.outcome})"
             )
         print(f"\n[demo] audit log: {store.count_audit()} events; store {store_path}")
 

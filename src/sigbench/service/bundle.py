@@ -55,12 +55,16 @@ class Preprocessing:
     ``ink_long_side``: signatures cut from pages come at page resolution, training signatures at scan
     resolution; every input is resized so that its ink's longer side has this many pixels before the
     SigNet normalisation (``None``: inputs are used at their own scale, as the bench does).
+    ``stretch_contrast``: the same signature pasted in light grey or in black ink embeds differently (the
+    extractor sees stroke intensity); every input's grey levels are stretched so that its darkest ink
+    (1st percentile) becomes black and its paper (median) white.
     """
 
     canvas_size: tuple[int, int]
     img_size: tuple[int, int]
     input_size: tuple[int, int]
     ink_long_side: int | None = None
+    stretch_contrast: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -72,6 +76,7 @@ class Preprocessing:
             tuple(data["img_size"]),
             tuple(data["input_size"]),
             data.get("ink_long_side"),
+            bool(data.get("stretch_contrast", False)),
         )
 
 
@@ -143,6 +148,7 @@ def preprocessing_of(config: dict[str, Any], ink_long_side: int | None = None) -
         tuple(int(v) for v in dataset.get("img_size") or preprocess.DEFAULT_IMG_SIZE),
         tuple(int(v) for v in data.get("input_size") or preprocess.DEFAULT_INPUT_SIZE),
         ink_long_side,
+        stretch_contrast=True,
     )
 
 

@@ -321,7 +321,8 @@ def cmd_export(args: argparse.Namespace) -> None:
         from sigbench.atomic import atomic_write_text
 
         atomic_write_text(args.out, text)
-        print(f"exported {len(out['identities'])} identities to {args.out}")
+        count = len(out["identities"])
+        _emit(args, {"exported": count, "out": str(args.out)}, [f"exported {count} identities to {args.out}"])
     else:
         sys.stdout.write(text)
 
@@ -334,12 +335,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of text")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def command(name: str, func: Any, help_text: str, store: bool = True) -> argparse.ArgumentParser:
+    def command(
+        name: str, func: Any, help_text: str, store: bool = True, bundle: bool = True
+    ) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(func=func)
         if store:
             p.add_argument(
-                "--bundle", type=Path, required=True, help="bundle folder (sigbench-service bundle)"
+                "--bundle", type=Path, required=bundle, help="bundle folder (sigbench-service bundle)"
             )
             p.add_argument("--store", type=Path, required=True, help="store file (SQLite; created when new)")
             p.add_argument("--actor", default="cli", help="who is asking (written to the audit log)")

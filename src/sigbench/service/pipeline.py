@@ -5,8 +5,9 @@ image or every page of a PDF) goes through the bundle's detector first: pages ar
 the same batched / tiled inference as ``sigbench-detect`` (:func:`sigbench.detection.infer.detect_pages`),
 and each box scoring at least ``score_threshold`` is cut out. Either way a signature then goes through
 
-1. scale normalisation: resized so that its ink's longer side matches the training scans'
-   (:attr:`Preprocessing.ink_long_side`; page crops come at page resolution, training scans at 300 dpi);
+1. contrast and scale normalisation: grey levels stretched (darkest ink black, paper white) and resized
+   so that its ink's longer side matches the training scans' (:class:`Preprocessing`; page crops come at
+   page resolution and in any ink, training scans at 300 dpi);
 2. the SigNet normalisation the extractor was trained with
    (:func:`sigbench.data.preprocess.preprocess_signature`);
 3. the cleaner, when the bundle has one (:func:`sigbench.cleaning.apply.clean_image_list`; it was trained
@@ -133,6 +134,15 @@ def cut(page: np.ndarray, box: Sequence[float]) -> np.ndarray:
     return page[y0:y1, x0:x1]
 
 
+def stretch_contrast(gray: np.ndarray) -> np.ndarray:
+    """Grey levels mapped linearly: 1st percentile (darkest ink) to 0, median (paper) to 255."""
+    dark, paper = np.percentile(gray, [1, 50])
+    if paper - dark < 1:
+        return gray  # flat: preprocess_signature reports the blank image, naming it
+    scaled = (gray.astype(np.float32) - dark) * (255.0 / (paper - dark))
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
 def normalise_scale(gray: np.ndarray, ink_long_side: int | None) -> np.ndarray:
     """``gray`` resized so that its ink's longer side is ``ink_long_side`` (unchanged when ``None``)."""
     if ink_long_side is None:
@@ -190,15 +200,18 @@ class Pipeline:
     def model_inputs(self, crops: Sequence[np.ndarray], names: Sequence[str]) -> list[np.ndarray]:
         """Scale-normalised, SigNet-normalised (``img_size``) and, with a cleaner, cleaned images."""
         prep = self.preprocessing
+        grey = [to_grayscale(crop) for crop in crops]
+        if prep.stretch_contrast:
+            grey = [stretch_contrast(g) for g in grey]
         images = [
             preprocess_signature(
-                normalise_scale(to_grayscale(crop), prep.ink_long_side),
+                normalise_scale(g, prep.ink_long_side),
                 prep.canvas_size,
                 prep.img_size,
                 None,
                 name=name,
             )
-            for crop, name in zip(crops, names, strict=True)
+            for g, name in zip(grey, names, strict=True)
         ]
         if self.cleaner is not None and images:
             images = clean_image_list(self.cleaner, images, self.batch_size, self.device)
