@@ -1,6 +1,6 @@
-"""The signature store's contract, run against every backend (``store_factory`` is parametrised by backend;
-SQLite today, PostgreSQL can be added as a second parameter). Tests that read the files on disk or kill
-processes are marked for the backends they concern."""
+"""The signature store's contract, run against every backend: ``store_factory`` is parametrised over SQLite
+and PostgreSQL (a throw-away server started once per session, see ``tests/service_postgres.py``; skipped,
+with the reason, only where none can run). Tests that read a backend's files or settings say which."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import sqlite3
 from pathlib import Path
 
 import numpy as np
+import psycopg
 import pytest
 
 from sigbench.service.store import (
@@ -28,11 +29,13 @@ from sigbench.service.store import (
     open_store,
 )
 from sigbench.service.store.index import VectorIndex, saved_header
+from sigbench.service.store.postgres import PostgresStore
+from tests.service_postgres import postgres_databases  # noqa: F401 (a fixture, requested by name)
 
 DIM = 16
 FP = "model-a"
 PNG = b"\x89PNG\r\n\x1a\n"
-BACKENDS = ["sqlite"]
+BACKENDS = ["sqlite", "postgres"]
 
 
 def unit(rng: np.random.Generator, n: int, dim: int = DIM) -> np.ndarray:
@@ -55,24 +58,26 @@ def add_ref(store, external_id: str, vector: np.ndarray, tag: str, **kwargs):
     )
 
 
-def location(backend: str, folder: Path, name: str = "store") -> str:
-    if backend == "sqlite":
-        return str(folder / f"{name}.db")
-    raise NotImplementedError(backend)
-
-
 @pytest.fixture(params=BACKENDS)
 def backend(request) -> str:
     return request.param
 
 
 @pytest.fixture
-def store_factory(backend, tmp_path):
+def locate(backend, tmp_path, request):
+    """``locate(name)``: where this test's store ``name`` lives (a file, or an empty PostgreSQL database)."""
+    if backend == "sqlite":
+        return lambda name="store": str(tmp_path / f"{name}.db")
+    return request.getfixturevalue("postgres_databases").url
+
+
+@pytest.fixture
+def store_factory(locate):
     """``make(fingerprint, dim, name)`` opens (or creates) a store; all are closed at the end."""
     opened: list[Store] = []
 
     def make(fingerprint: str | None = FP, dim: int | None = DIM, name: str = "store") -> Store:
-        store = open_store(location(backend, tmp_path, name), fingerprint, dim)
+        store = open_store(locate(name), fingerprint, dim)
         opened.append(store)
         return store
 
@@ -86,10 +91,18 @@ def sqlite_only(backend: str) -> None:
         pytest.skip("reads SQLite's files directly")
 
 
+def postgres_tables(url: str) -> set[str]:
+    with psycopg.connect(url) as raw:
+        rows = raw.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+        ).fetchall()
+    return {row[0] for row in rows}
+
+
 # ----------------------------------------------------------------------------- opening and fingerprints
 
 
-def test_open_refuses_other_fingerprint_and_dimension(store_factory, tmp_path):
+def test_open_refuses_other_fingerprint_and_dimension(store_factory, backend, locate, tmp_path):
     store = store_factory()
     assert isinstance(store, Store)
     assert (store.fingerprint, store.dim) == (FP, DIM)
@@ -104,6 +117,8 @@ def test_open_refuses_other_fingerprint_and_dimension(store_factory, tmp_path):
     with pytest.raises(StoreError, match="creating one needs a model fingerprint and dim"):
         store_factory(None, None, name="new")
     assert not list(tmp_path.glob("new*")), "a refused open left a file behind"
+    if backend == "postgres":
+        assert postgres_tables(locate("new")) == set(), "a refused open created tables"
 
 
 def test_open_refuses_files_that_are_not_stores(tmp_path):
@@ -126,8 +141,6 @@ def test_open_store_locations(tmp_path, monkeypatch):
     with open_store("sqlite:///rel.db", FP, DIM) as store:
         assert Path(store.location) == Path("rel.db")
     assert (tmp_path / "rel.db").exists()
-    with pytest.raises(StoreError, match="PostgreSQL backend is not available"):
-        open_store("postgresql://host/db", FP, DIM)
     with pytest.raises(StoreError, match="unknown store scheme 'mysql'"):
         open_store("mysql://host/db", FP, DIM)
     with pytest.raises(StoreError, match="does not exist"):
@@ -396,13 +409,13 @@ def _enrol_and_hang(path: str, ready, seed: int) -> None:
         signal.pause()
 
 
-def test_process_killed_mid_enrolment_leaves_nothing(store_factory, backend, tmp_path):
+def test_process_killed_mid_enrolment_leaves_nothing(store_factory, locate):
     store = store_factory()
     store.create_identity("before")
     add_ref(store, "before", unit(np.random.default_rng(10), 1)[0], "b")
     context = multiprocessing.get_context("spawn")
     ready = context.Event()
-    child = context.Process(target=_enrol_and_hang, args=(location(backend, tmp_path), ready, 11))
+    child = context.Process(target=_enrol_and_hang, args=(locate(), ready, 11))
     child.start()
     try:
         assert ready.wait(60), "the child did not reach the middle of its transaction"
@@ -430,12 +443,12 @@ def _enrol_many(path: str, worker: int, identities: int, references: int) -> Non
     store.close()
 
 
-def test_four_processes_enrolling_at_once_lose_nothing(store_factory, backend, tmp_path):
+def test_four_processes_enrolling_at_once_lose_nothing(store_factory, locate):
     workers, identities, references = 4, 25, 3
     watcher = store_factory()  # open before, with an index: must see the others' writes afterwards
     assert watcher.search(unit(np.random.default_rng(0), 1), 1) == [[]]
     context = multiprocessing.get_context("spawn")
-    path = location(backend, tmp_path)
+    path = locate()
     procs = [
         context.Process(target=_enrol_many, args=(path, w, identities, references)) for w in range(workers)
     ]
@@ -649,10 +662,16 @@ def test_audit_log_pages_filters_and_is_append_only(store_factory, backend):
         store.log_event("verify", "x", {"embedding": np.zeros(3)})
     with pytest.raises(ValueError, match="audit actor"):
         store.log_event("verify", "", {})
+    tampering = ["UPDATE audit SET actor = 'forger'", "DELETE FROM audit"]
     if backend == "sqlite":
         with sqlite3.connect(store.location) as raw:
-            for statement in ("UPDATE audit SET actor = 'forger'", "DELETE FROM audit"):
+            for statement in tampering:
                 with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+                    raw.execute(statement)
+    else:
+        with psycopg.connect(store.url, autocommit=True) as raw:
+            for statement in [*tampering, "TRUNCATE audit"]:
+                with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
                     raw.execute(statement)
     assert store.count_audit() == 12
 
@@ -684,3 +703,95 @@ def test_closed_store_and_sqlite_settings(store_factory, backend):
     store.close()
     with pytest.raises(StoreError, match="is closed"):
         store.create_identity("x")
+
+
+# ----------------------------------------------------------------------------- concurrency (both backends)
+
+
+def test_writers_queue_and_readers_do_not_wait(backend, locate, store_factory):
+    """A write transaction holds the store-wide write lock: another writer times out, a reader does not."""
+    holder = store_factory()
+    holder.create_identity("alice")
+    store_class = SQLiteStore if backend == "sqlite" else PostgresStore
+    other = store_class(locate(), timeout=0.5)
+    try:
+        with holder.transaction():
+            holder.create_identity("bob")
+            assert other.count_identities() == 1  # reads the committed state, at once
+            assert [i.external_id for i in other.list_identities()] == ["alice"]
+            with pytest.raises(other.DATABASE_ERRORS, match=r"(?i)locked|lock timeout"):
+                other.create_identity("carol")
+        other.create_identity("carol")  # the lock is free again
+        assert holder.count_identities() == 3
+    finally:
+        other.close()
+
+
+# ----------------------------------------------------------------------------- PostgreSQL specifics
+
+
+def test_postgres_urls_and_databases_that_are_not_stores(postgres_databases):  # noqa: F811 (fixture)
+    with pytest.raises(
+        StoreError, match=r"cannot connect to postgresql://clerk:\*\*\*@127.0.0.1:1/x"
+    ) as caught:
+        open_store("postgresql://clerk:hunter2@127.0.0.1:1/x", FP, DIM)
+    assert "hunter2" not in str(caught.value)
+    missing = postgres_databases.server.url("no_such_database")
+    with pytest.raises(StoreError, match="no_such_database"):
+        open_store(missing, FP, DIM)
+    invoices = postgres_databases.url("invoices")
+    with psycopg.connect(invoices, autocommit=True) as raw:
+        raw.execute("CREATE TABLE invoices (id INTEGER)")
+    with pytest.raises(StoreError, match="a PostgreSQL database but not a sigbench store"):
+        open_store(invoices, FP, DIM)
+    assert postgres_tables(invoices) == {"invoices"}  # left as it was
+    with pytest.raises(ValueError, match="erase must be one of"):
+        PostgresStore(postgres_databases.url(), FP, DIM, erase="shred")
+    with open_store(postgres_databases.url("empty"), FP, DIM) as store:
+        assert isinstance(store, PostgresStore) and store.erase == "full"
+        assert postgres_tables(store.url) >= {"meta", "identities", "signature_references", "audit"}
+
+
+def test_postgres_delete_identity_erases_its_bytes_from_the_data_files(postgres_databases):  # noqa: F811 (fixture)
+    """Crops, thumbnails and embeddings are random (incompressible, like real PNGs, so PostgreSQL stores them
+    as they are, in the table or out of line in its TOAST table); after the deletion none of their bytes is
+    in the database's files, while a kept person's still are."""
+    server = postgres_databases.server
+    store = open_store(postgres_databases.url(), FP, DIM)
+    rng = np.random.default_rng(16)
+    vectors = unit(rng, 8)
+    payloads: dict[str, list[bytes]] = {"gone": [], "kept": []}
+    with store.transaction():
+        for who in ("gone", "kept"):
+            store.create_identity(who)
+            for j, size in enumerate((300, 4000, 9000)):  # inline, and TOASTed out of line
+                crop, thumb = PNG + rng.bytes(size), PNG + rng.bytes(200)
+                ref = store.add_reference(
+                    who, vectors[4 * (who == "kept") + j], crop, thumb, {}, sha(f"{who}{j}")
+                )
+                payloads[who] += [crop[8:72], thumb[8:72], vectors[4 * (who == "kept") + j].tobytes()]
+        assert ref.external_id == "kept"
+    document = store.add_document(sha("doc"), "cheque.png", 1)
+    detection_crop = PNG + rng.bytes(5000)
+    store.add_detection(document.id, 1, (0, 0, 9, 9), 0.8, detection_crop, vectors[3], external_id="gone")
+    payloads["gone"] += [detection_crop[8:72], vectors[3].tobytes()]
+    store.search(vectors, 1)
+    folder = (
+        server.data_dir
+        / "base"
+        / str(store._execute("SELECT oid FROM pg_database WHERE datname = current_database()").fetchone()[0])
+    )
+
+    def stored_bytes() -> bytes:
+        store._execute("CHECKPOINT")  # flush shared buffers to the files (the test connects as superuser)
+        return b"".join(path.read_bytes() for path in folder.rglob("*") if path.is_file())
+
+    before = stored_bytes()
+    assert all(needle in before for needles in payloads.values() for needle in needles)
+    assert store.delete_identity("gone") == 3
+    after = stored_bytes()
+    for needle in payloads["gone"]:
+        assert needle not in after, f"{needle[:8]!r}... of a deleted reference is still in {folder}"
+    assert all(needle in after for needle in payloads["kept"])
+    assert [row[0].external_id for row in store.search(vectors, 1)] == ["kept"] * 8
+    store.close()

@@ -1,7 +1,9 @@
 """Where enrolled signatures live: identities, references, documents, detections and the audit log.
 
 ``open_store`` picks the backend from the location; every backend implements ``Store`` (see ``base``).
-Today that is SQLite (a file path, or ``sqlite:///relative.db`` / ``sqlite:////absolute.db``).
+SQLite for one host (a file path, or ``sqlite:///relative.db`` / ``sqlite:////absolute.db``) and
+PostgreSQL for several processes or hosts sharing one store (``postgresql://user:password@host:port/db``;
+needs the ``psycopg`` package, imported only when such a URL is opened).
 """
 
 from __future__ import annotations
@@ -62,5 +64,13 @@ def open_store(location: str | os.PathLike, fingerprint: str | None = None, dim:
             raise StoreError(f"{text!r}: expected sqlite:///relative/path.db or sqlite:////absolute/path.db")
         return SQLiteStore(Path(rest[1:]), fingerprint, dim)
     if scheme in ("postgres", "postgresql"):
-        raise StoreError(f"{text!r}: the PostgreSQL backend is not available yet; use a SQLite file path")
-    raise StoreError(f"{text!r}: unknown store scheme {scheme!r} (expected a file path or sqlite:///...)")
+        try:
+            from sigbench.service.store.postgres import PostgresStore
+        except ImportError as error:
+            raise StoreError(
+                f"a PostgreSQL store needs the psycopg package ({error}); pip install 'psycopg[binary]'"
+            ) from None
+        return PostgresStore(text, fingerprint, dim)
+    raise StoreError(
+        f"{text!r}: unknown store scheme {scheme!r} (expected a file path, sqlite:///... or postgresql://...)"
+    )
