@@ -34,7 +34,7 @@ from .auth import KeyRing
 from .deps import KEY_HEADER
 from .routes import PREFIX, build_router, version
 from .service import Service
-from .uploads import Limits
+from .uploads import BodyLimit, Limits
 from .web import STATIC, LoginRequired, build_web_router, web_aware
 
 SESSION_SECRET_ENV = "SIGBENCH_SESSION_SECRET"
@@ -112,9 +112,10 @@ def create_app(
     for kind in (errors.ApiError, LoginRequired, ValueError, StoreError, KeyError):
         app.add_exception_handler(kind, web_aware(errors.handle_known))
     app.add_exception_handler(HTTPException, web_aware(errors.handle_http))
-    app.include_router(build_router(service.limits))
-    app.include_router(build_web_router(service.limits))
+    app.include_router(build_router())
+    app.include_router(build_web_router())
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(BodyLimit, max_body=service.limits.max_body)
     app.add_middleware(RefuseAnonymousWrites, keyring=keyring)
     app.add_middleware(
         SessionMiddleware,

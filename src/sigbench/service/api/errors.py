@@ -62,11 +62,7 @@ def error_response(status: int, message: str, headers: dict[str, str] | None = N
 
 
 async def handle_http(request: Request, exc: HTTPException) -> JSONResponse:
-    message = str(exc.detail)
-    if exc.status_code == 413 and message == "Content Too Large":
-        limit = request.scope.get("starlette.max_body_size")
-        message = f"request body is larger than the limit of {limit} bytes (refused while it streamed in)"
-    return error_response(exc.status_code, message, getattr(exc, "headers", None))
+    return error_response(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
 
 
 async def handle_validation(request: Request, exc: RequestValidationError) -> JSONResponse:

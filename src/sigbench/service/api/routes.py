@@ -24,7 +24,7 @@ from .auth import Caller
 from .deps import read_upload, require, service
 from .errors import ApiError
 from .service import Processed, Service
-from .uploads import UPLOAD_KINDS, Limits
+from .uploads import UPLOAD_KINDS
 
 PREFIX = "/api/v1"
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@:-]{0,127}$"
@@ -120,10 +120,9 @@ def png(data: bytes) -> Response:
 # --------------------------------------------------------------------------------------------- router
 
 
-def build_router(limits: Limits) -> APIRouter:
-    """The API's routes; ``limits`` sets each upload route's body limit."""
+def build_router() -> APIRouter:
+    """The API's routes (the body limit is the application's :class:`.uploads.BodyLimit`)."""
     router = APIRouter(prefix=PREFIX)
-    body = limits.max_body
     reader = Depends(require("read"))
     admin = Depends(require("admin"))
 
@@ -214,9 +213,7 @@ def build_router(limits: Limits) -> APIRouter:
     def list_references(svc: Svc, external_id: str) -> list[dict[str, Any]]:
         return [reference_view(r) for r in svc.store.list_references(external_id)]
 
-    @router.post(
-        "/identities/{external_id}/references", tags=["references"], max_body_size=body, status_code=201
-    )
+    @router.post("/identities/{external_id}/references", tags=["references"], status_code=201)
     def add_references(
         request: Request,
         svc: Svc,
@@ -264,7 +261,7 @@ def build_router(limits: Limits) -> APIRouter:
 
     # ---- decisions --------------------------------------------------------------------------------
 
-    @router.post("/verify", tags=["decisions"], max_body_size=body)
+    @router.post("/verify", tags=["decisions"])
     def verify(
         request: Request,
         svc: Svc,
@@ -288,7 +285,7 @@ def build_router(limits: Limits) -> APIRouter:
             ],
         }
 
-    @router.post("/identify", tags=["decisions"], max_body_size=body)
+    @router.post("/identify", tags=["decisions"])
     def identify(
         request: Request,
         svc: Svc,
@@ -311,7 +308,7 @@ def build_router(limits: Limits) -> APIRouter:
 
     # ---- documents --------------------------------------------------------------------------------
 
-    @router.post("/documents", tags=["documents"], max_body_size=body, status_code=201)
+    @router.post("/documents", tags=["documents"], status_code=201)
     def upload_document(
         request: Request,
         svc: Svc,
@@ -367,7 +364,7 @@ def build_router(limits: Limits) -> APIRouter:
     def detection_crop(svc: Svc, detection_id: int) -> Response:
         return png(svc.store.detection_crop(detection_id))
 
-    @router.post("/detect", tags=["documents"], max_body_size=body, dependencies=[reader])
+    @router.post("/detect", tags=["documents"], dependencies=[reader])
     def detect(request: Request, svc: Svc, file: Annotated[UploadFile, File()]) -> dict[str, Any]:
         """Signatures found on a page image or PDF: boxes, scores and crops (base64 PNG); nothing stored."""
         upload = read_upload(request, file)

@@ -2,9 +2,9 @@
 
 Order of the checks, each before any costlier step:
 
-1. **bytes**: the request body is counted while it streams in (the framework's ``max_body_size``, set per
-   upload route from :attr:`Limits.max_bytes`); a bigger body is refused with 413 before it is all read,
-   and a declared ``Content-Length`` over the limit before any of it is read;
+1. **bytes**: the request body is counted while it streams in (:class:`BodyLimit`); a bigger body is
+   refused with 413 as soon as it passes :attr:`Limits.max_body`, and a declared ``Content-Length`` over
+   the limit before any of it is read;
 2. **type** from the content's first bytes (PNG, JPEG, TIFF, BMP, WebP, PDF), never from the file name or
    the client's content type: anything else is 415;
 3. **size**: an image's width x height from its header (Pillow reads headers lazily; nothing is decoded)
@@ -27,6 +27,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image, ImageOps
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sigbench.data.preprocess import to_grayscale
 from sigbench.service.api.errors import ApiError
@@ -115,6 +118,43 @@ def accept(data: bytes, filename: str | None, limits: Limits) -> Upload:
     return Upload(data, kind, name)
 
 
+class BodyTooLarge(HTTPException):
+    """Raised from ``receive`` when a body passes the limit; an HTTP exception, so the framework's body
+    parsing passes it on unchanged and the application's error handler answers it (JSON or a page)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body is larger than the limit of {limit} bytes")
+
+
+class BodyLimit:
+    """Counts request body bytes as they arrive and stops at ``max_body`` (Starlette's own limiter
+    answers in plain text from inside the route, before the application's JSON error handler)."""
+
+    def __init__(self, app: ASGIApp, max_body: int) -> None:
+        self.app = app
+        self.max_body = int(max_body)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length")
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+                raise BodyTooLarge(self.max_body)  # before reading any of it
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    raise BodyTooLarge(self.max_body)
+            return message
+
+        await self.app(scope, receive if scope["method"] in ("GET", "HEAD") else limited, send)
+
+
 # --------------------------------------------------------------------------------------------- images
 
 
@@ -124,9 +164,9 @@ def _open(upload: Upload, limits: Limits) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(upload.data))
-    except Image.DecompressionBombError:
+    except Image.DecompressionBombError as exc:  # far beyond any limit of ours: Pillow refuses to go on
         raise ApiError(
-            413, f"upload {upload.name!r}: too many pixels (Pillow's decompression-bomb guard)"
+            413, f"upload {upload.name!r}: more pixels than the limit of {limits.max_pixels} ({exc})"
         ) from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ApiError(422, f"upload {upload.name!r}: unreadable {upload.kind} header ({exc})") from None

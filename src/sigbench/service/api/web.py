@@ -30,7 +30,6 @@ from .deps import allow, read_upload, service
 from .errors import ApiError
 from .routes import PREFIX, checked_id, png
 from .service import Processed, Service
-from .uploads import Limits
 
 HERE = Path(__file__).parent / "web"
 STATIC = HERE / "static"
@@ -163,9 +162,8 @@ Enroller = Annotated[Caller, Depends(need("enrol"))]
 Admin = Annotated[Caller, Depends(need("admin"))]
 
 
-def build_web_router(limits: Limits) -> APIRouter:
+def build_web_router() -> APIRouter:
     router = APIRouter(include_in_schema=False)
-    body = limits.max_body
 
     # ---- session ----------------------------------------------------------------------------------
 
@@ -275,7 +273,7 @@ def build_web_router(limits: Limits) -> APIRouter:
         known = svc.store.list_identities(0, 1000)
         return render(request, "enrol.html", known=known, external_id=external_id)
 
-    @router.post("/enrol", max_body_size=body)
+    @router.post("/enrol")
     def enrol_upload(
         request: Request,
         svc: Svc,
@@ -327,7 +325,7 @@ def build_web_router(limits: Limits) -> APIRouter:
         known = svc.store.list_identities(0, 1000, "enrolled")
         return render(request, "verify.html", known=known, external_id=external_id, modes=MODES)
 
-    @router.post("/verify", max_body_size=body)
+    @router.post("/verify")
     def verify(
         request: Request,
         svc: Svc,
@@ -365,7 +363,7 @@ def build_web_router(limits: Limits) -> APIRouter:
     def identify_form(request: Request, caller: Reader) -> HTMLResponse:
         return render(request, "identify.html")
 
-    @router.post("/identify", max_body_size=body)
+    @router.post("/identify")
     def identify_upload(
         request: Request,
         svc: Svc,
@@ -394,7 +392,7 @@ def build_web_router(limits: Limits) -> APIRouter:
             request, "documents.html", items=items[:PAGE_SIZE], page=page, more=len(items) > PAGE_SIZE
         )
 
-    @router.post("/documents", max_body_size=body)
+    @router.post("/documents")
     def upload_document(
         request: Request,
         svc: Svc,
