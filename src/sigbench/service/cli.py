@@ -327,6 +327,14 @@ def cmd_export(args: argparse.Namespace) -> None:
         sys.stdout.write(text)
 
 
+def cmd_api(args: argparse.Namespace) -> None:
+    from sigbench.service.api.commands import COMMANDS
+
+    status = COMMANDS[args.command](args.args)
+    if status:
+        raise SystemExit(status)
+
+
 # --------------------------------------------------------------------------------------------- parser
 
 
@@ -423,6 +431,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("export", cmd_export, "identities and references metadata as JSON", bundle=False)
     p.add_argument("--out", type=Path)
+
+    # the HTTP service's commands parse their own options (sigbench.service.api.commands)
+    for name, text in (("serve", "run the HTTP API and web page"), ("keys", "manage the API keys")):
+        p = sub.add_parser(name, help=text, add_help=False, prefix_chars="+")
+        p.add_argument("args", nargs=argparse.REMAINDER)
+        p.set_defaults(func=cmd_api)
     return parser
 
 
