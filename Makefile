@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint format bench figure demo clean
+.PHONY: help run test lint format bench figure demo serve clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -44,6 +44,13 @@ figure: $(STAMP)  ## render the README figures (synthetic signatures, synthesise
 
 demo: $(STAMP)  ## demo bundle from synthetic data (cached in outputs/demo), then an enrol / verify / identify session
 	OMP_NUM_THREADS=2 $(BIN)/python scripts/demo.py
+
+SERVE_DIR := outputs/demo/serve
+serve: $(STAMP)  ## HTTP API + web page on the demo bundle (make demo first); prints an admin key on first start
+	test -f outputs/demo/bundle/manifest.json || { echo "no demo bundle: run make demo first"; exit 2; }
+	mkdir -p $(SERVE_DIR)
+	$(BIN)/sigbench-service serve --bundle outputs/demo/bundle --store $(SERVE_DIR)/store.db \
+		--keys-file $(SERVE_DIR)/keys.json --admin-key-if-none admin --port $${PORT:-8000}
 
 clean:  ## remove outputs and caches (keeps .venv)
 	rm -rf outputs .pytest_cache .ruff_cache
