@@ -123,7 +123,10 @@ class BodyTooLarge(HTTPException):
     parsing passes it on unchanged and the application's error handler answers it (JSON or a page)."""
 
     def __init__(self, limit: int) -> None:
-        super().__init__(413, f"request body is larger than the limit of {limit} bytes")
+        # "Connection: close": the server drops the connection instead of draining the rest of the body
+        super().__init__(
+            413, f"request body is larger than the limit of {limit} bytes", headers={"Connection": "close"}
+        )
 
 
 class BodyLimit:

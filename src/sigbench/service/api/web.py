@@ -70,7 +70,7 @@ def need(role: str) -> Callable[[Request], Caller]:
     return dependency
 
 
-def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     caller = caller_of(request)
     context.update(
         caller=caller,
@@ -79,7 +79,7 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any) 
         words=OUTCOME_WORDS,
         flash=request.session.pop("flash", None),
     )
-    return templates.TemplateResponse(request, name, context, status_code=status_code)
+    return templates.TemplateResponse(request, template, context, status_code=status_code)
 
 
 def web_aware(
