@@ -170,6 +170,9 @@ def test_enrol_choosing_the_signatures_to_keep(server, browser, shots):
     assert "Enrolled with 3" in by_css(browser, "#enrol-status").text
     assert len(all_css(browser, "#references .tile")) == 3 and images_loaded(browser)
     screenshot(browser, shots, "enrolled")
+    browser.get(server["url"] + "/identities")
+    assert "enrolled" in by_css(browser, "#identities tr[data-id=W60]").text and images_loaded(browser)
+    screenshot(browser, shots, "identities")
     store = server["app"].state.service.store
     assert store.get_identity("W60").status == "enrolled" and store.get_identity("W60").n_references == 3
 
@@ -235,7 +238,7 @@ def test_identity_page_and_delete(server, browser, shots):
     assert browser.current_url.endswith("/identities")
     assert "Deleted W60 and its 3 reference signatures" in by_css(browser, ".flash").text
     assert all_css(browser, "#identities") == []
-    screenshot(browser, shots, "identities")
+    screenshot(browser, shots, "deleted")
     assert server["app"].state.service.store.count_references() == 0
 
 
