@@ -231,7 +231,8 @@ def cmd_search(args: argparse.Namespace) -> None:
         if args.signed_by:
             hits = documents_signed_by(store, bundle, args.signed_by, args.threshold)
             lines = [
-                f"{h.document_name} page {h.page} box {[round(v) for v in h.box]} score {h.score:.4f}"
+                f"{h.document_name} page {h.page} box {[round(v) for v in h.box]} "
+                f"score {h.score:.4f} ({h.outcome})"
                 for h in hits
             ] or [f"no stored document matches {args.signed_by}"]
             _emit(args, [h.__dict__ for h in hits], lines)
