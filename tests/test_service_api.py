@@ -372,6 +372,25 @@ def test_anonymous_upload_is_refused_before_its_body_is_read(world):
     assert len(sent) <= 2  # 200 chunks were on offer
 
 
+def test_page_upload_without_session_goes_to_login_unread(world):
+    sent = []
+
+    def body():
+        for _ in range(200):
+            sent.append(1)
+            yield b"x" * 65536
+
+    world["client"].cookies.clear()
+    response = world["client"].post(
+        "/verify",
+        content=body(),
+        headers={"Content-Type": "multipart/form-data; boundary=b"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303 and response.headers["location"] == "/login"
+    assert len(sent) <= 2
+
+
 @pytest.mark.parametrize(
     ("who", "method", "path"),
     [

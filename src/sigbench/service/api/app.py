@@ -19,6 +19,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
@@ -42,28 +43,35 @@ SESSION_MAX_AGE = 8 * 3600
 
 
 class RefuseAnonymousWrites:
-    """401 for a write under ``/api/`` whose key does not authenticate, before its body is read."""
+    """Writes from nobody are refused before their body is read: 401 under ``/api/`` without a valid key,
+    a redirect to the login form for the page's forms without a session of a key that still exists."""
 
     def __init__(self, app: ASGIApp, keyring: KeyRing) -> None:
         self.app = app
         self.keyring = keyring
 
+    def _session_valid(self, scope: Scope) -> bool:
+        key_id = scope.get("session", {}).get("key_id")
+        return bool(key_id) and any(k.id == key_id for k in self.keyring.list())
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] == "http"
-            and scope["method"] in ("POST", "PUT", "PATCH")
-            and scope["path"].startswith(PREFIX + "/")
-        ):
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH", "DELETE"):
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        if path.startswith(PREFIX + "/"):
             key = Headers(scope=scope).get(KEY_HEADER)
-            caller = self.keyring.authenticate(key) if key else None
-            if caller is None:
+            if not key or self.keyring.authenticate(key) is None:
                 message = (
                     f"no API key: send one in the {KEY_HEADER} header"
                     if not key
-                    else ("API key not recognised (malformed, unknown or revoked)")
+                    else "API key not recognised (malformed, unknown or revoked)"
                 )
                 await errors.error_response(401, message)(scope, receive, send)
                 return
+        elif path not in ("/login", "/logout") and not self._session_valid(scope):
+            await RedirectResponse("/login", status_code=303)(scope, receive, send)
+            return
         await self.app(scope, receive, send)
 
 
