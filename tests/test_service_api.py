@@ -594,3 +594,18 @@ def test_page_login_session_and_roles(world):
     assert audit.status_code == 403 and "role 'read'" in html.unescape(audit.text) and "<html" in audit.text
     client.post("/logout")
     assert client.get("/identities", follow_redirects=False).status_code == 303
+
+
+def test_page_errors_are_pages_naming_the_problem(world):
+    client = world["client"]
+    client.cookies.clear()
+    client.post("/login", data={"key": world["keys"]["clerk"]})
+    page = page_file(world["folder"], world["detector"], 60, 6)
+    unknown = client.post("/verify", data={"external_id": "nobody"}, files=upload(page))
+    assert unknown.status_code == 404 and "nobody" in html.unescape(unknown.text) and "<html" in unknown.text
+    big = b"\x89PNG\r\n\x1a\n" + bytes(LIMITS.max_body)
+    refused = client.post("/enrol", data={"external_id": "W99"}, files={"file": ("big.png", big)})
+    assert refused.status_code == 413 and "limit" in refused.text and "<html" in refused.text
+    text = client.post("/identify", files={"file": ("a.png", b"hello")})
+    assert text.status_code == 415 and "a.png" in html.unescape(text.text)
+    client.post("/logout")
