@@ -609,3 +609,24 @@ def test_page_errors_are_pages_naming_the_problem(world):
     text = client.post("/identify", files={"file": ("a.png", b"hello")})
     assert text.status_code == 415 and "a.png" in html.unescape(text.text)
     client.post("/logout")
+
+
+def test_keys_and_serve_commands(tmp_path, capsys):
+    from sigbench.service.cli import main
+
+    keys_file = tmp_path / "keys.json"
+    assert main(["keys", "add", "desk", "--role", "enrol", "--keys-file", str(keys_file)]) == 0
+    printed = capsys.readouterr().out.strip()
+    caller = KeyRing(keys_file).authenticate(printed)
+    assert (caller.name, caller.role) == ("desk", "enrol")
+    assert main(["keys", "list", "--keys-file", str(keys_file)]) == 0
+    listed = capsys.readouterr().out
+    assert listed.startswith("desk\tenrol\t") and printed not in listed
+    with pytest.raises(SystemExit) as exited:
+        main(["keys", "revoke", "nobody", "--keys-file", str(keys_file)])
+    assert exited.value.code == 2 and "no key named 'nobody'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:
+        main(
+            ["serve", "--bundle", str(tmp_path / "missing"), "--store", "s.db", "--keys-file", str(keys_file)]
+        )
+    assert exited.value.code == 2 and "missing" in capsys.readouterr().err
