@@ -795,3 +795,23 @@ def test_postgres_delete_identity_erases_its_bytes_from_the_data_files(postgres_
     assert all(needle in after for needle in payloads["kept"])
     assert [row[0].external_id for row in store.search(vectors, 1)] == ["kept"] * 8
     store.close()
+
+
+def test_postgres_store_reconnects_after_its_connection_is_dropped(postgres_databases):  # noqa: F811 (fixture)
+    """A database restart or a dropped connection fails the call that meets it; the next calls reconnect."""
+    rng = np.random.default_rng(17)
+    store = open_store(postgres_databases.url(), FP, DIM)
+    store.create_identity("alice")
+    vector = unit(rng, 1)[0]
+    kept = add_ref(store, "alice", vector, "a")
+    with psycopg.connect(postgres_databases.url(), autocommit=True) as admin:
+        pid = store._conn.info.backend_pid
+        assert admin.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()[0]
+    with pytest.raises(psycopg.OperationalError):
+        store.count_identities()
+    assert store.count_identities() == 1 and store._conn.info.backend_pid != pid
+    with store.transaction():  # writes (and their lock) work again
+        add_ref(store, "alice", unit(rng, 1)[0], "b")
+    assert store.search(vector, 1)[0][0].reference_id == kept.id
+    assert store.count_references() == 2
+    store.close()

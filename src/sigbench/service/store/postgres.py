@@ -100,13 +100,10 @@ class PostgresStore(SQLStore):
         self.url = url
         self.location = redacted(url)
         self.index_path = None
+        self._timeout, self._connect_timeout = timeout, connect_timeout
         self._init_state()
+        self._conn = self._connect()
         try:
-            self._conn = psycopg.connect(url, autocommit=True, connect_timeout=connect_timeout)
-        except psycopg.Error as error:
-            raise StoreError(f"cannot connect to {self.location}: {str(error).strip()}") from None
-        try:
-            self._conn.execute(f"SET lock_timeout = {int(timeout * 1000)}")
             self._open(fingerprint, dim)
         except psycopg.Error as error:
             self._conn.close()
@@ -115,29 +112,48 @@ class PostgresStore(SQLStore):
             self._conn.close()
             raise
 
+    def _connect(self) -> psycopg.Connection:
+        try:
+            conn = psycopg.connect(self.url, autocommit=True, connect_timeout=self._connect_timeout)
+        except psycopg.Error as error:
+            raise StoreError(f"cannot connect to {self.location}: {str(error).strip()}") from None
+        conn.execute(f"SET lock_timeout = {int(self._timeout * 1000)}")
+        return conn
+
+    def _live(self) -> psycopg.Connection:
+        """The connection, opened again if it broke (server restarted, connection dropped) while no
+        transaction was open: the request that met the break fails, the next ones work."""
+        if self._conn.closed and not self._depth and not self._closed:
+            log.warning("%s: connection lost; reconnecting", self.location)
+            self._conn = self._connect()
+        return self._conn
+
     # ------------------------------------------------------------------ dialect
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor:
         if not params:
-            return self._conn.execute(sql)
-        return self._conn.execute(dialect(sql), params)
+            return self._live().execute(sql)
+        return self._live().execute(dialect(sql), params)
 
     def _executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         with self._conn.cursor() as cursor:
             cursor.executemany(dialect(sql), list(rows))
 
     def _begin_write(self) -> None:
-        self._conn.execute("BEGIN")
+        self._live().execute("BEGIN")
         try:
             self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK_KEY,))
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            if self._in_transaction():
+                self._conn.execute("ROLLBACK")
             raise
 
     def _begin_read(self) -> None:
-        self._conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        self._live().execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
 
     def _in_transaction(self) -> bool:
+        if self._conn.closed:  # a broken connection: the server has rolled the transaction back
+            return False
         return self._conn.info.transaction_status != pq.TransactionStatus.IDLE
 
     def _commit(self) -> None:
@@ -147,7 +163,7 @@ class PostgresStore(SQLStore):
             raise StoreError(f"{self.location}: the transaction was aborted by an error; nothing was saved")
 
     def _table_names(self) -> set[str]:
-        rows = self._conn.execute(
+        rows = self._execute(
             "SELECT table_name FROM information_schema.tables "
             "WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'"
         ).fetchall()
@@ -162,7 +178,7 @@ class PostgresStore(SQLStore):
         deletion, or autovacuum); VACUUM FULL waits for such readers (up to the lock timeout).
         """
         full = "FULL " if self.erase == "full" else ""
-        self._conn.execute(f"VACUUM {full}{', '.join(RECLAIMED_TABLES)}")
+        self._execute(f"VACUUM {full}{', '.join(RECLAIMED_TABLES)}")
         return True
 
 
