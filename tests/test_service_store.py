@@ -815,3 +815,49 @@ def test_postgres_store_reconnects_after_its_connection_is_dropped(postgres_data
     assert store.search(vector, 1)[0][0].reference_id == kept.id
     assert store.count_references() == 2
     store.close()
+
+
+def test_sqlite_store_copied_into_postgres_keeps_everything(tmp_path, postgres_databases):  # noqa: F811 (fixture)
+    from sigbench.service.store.copy import main as copy_main
+
+    rng = np.random.default_rng(18)
+    vectors = unit(rng, 6)
+    source = open_store(tmp_path / "old.db", FP, DIM)
+    with source.transaction():
+        for who in ("alice", "bob"):
+            source.create_identity(who, who.title(), {"team": who[0]})
+            for j in range(3):
+                add_ref(source, who, vectors[3 * (who == "bob") + j], f"{who}{j}")
+        source.set_status("alice", "enrolled")
+    source.delete_reference(source.list_references("bob")[0].id)  # a gap in the ids
+    document = source.add_document(sha("doc"), "form.pdf", 2)
+    detection = source.add_detection(
+        document.id, 2, (1, 2, 3, 4), 0.75, png("d"), vectors[0], external_id="alice"
+    )
+    source.log_event("verify", "clerk", {"external_id": "alice", "score": 0.9})
+    source.close()
+    target_url = postgres_databases.url("moved")
+
+    assert copy_main([str(tmp_path / "old.db"), target_url]) == 0
+    old, new = open_store(tmp_path / "old.db"), open_store(target_url)
+    try:
+        assert isinstance(new, PostgresStore) and (new.fingerprint, new.dim) == (FP, DIM)
+        assert new.list_identities() == old.list_identities()  # ids, names, metadata, status, times
+        for who in ("alice", "bob"):
+            assert new.list_references(who) == old.list_references(who)
+            old_ids, old_matrix = old.references_embeddings(who)
+            new_ids, new_matrix = new.references_embeddings(who)
+            np.testing.assert_array_equal(new_ids, old_ids)
+            np.testing.assert_array_equal(new_matrix, old_matrix)
+            assert all(new.reference_crop(i) == old.reference_crop(i) for i in old_ids)
+        assert new.get_detection(detection.id) == old.get_detection(detection.id)
+        assert new.detection_crop(detection.id) == png("d")
+        assert new.list_audit() == old.list_audit()
+        assert new.search(vectors, 2) == old.search(vectors, 2)
+        later = add_ref(new, "bob", unit(rng, 1)[0], "later")  # ids continue after the copied ones
+        assert later.id == max(r.id for who in ("alice", "bob") for r in old.list_references(who)) + 1
+        with pytest.raises(StoreError, match="not empty"):
+            old.copy_into(new)
+    finally:
+        old.close()
+        new.close()

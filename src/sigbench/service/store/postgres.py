@@ -83,6 +83,7 @@ class PostgresStore(SQLStore):
     INTEGRITY_ERRORS: ClassVar[tuple[type[Exception], ...]] = (psycopg.errors.UniqueViolation,)
     DATABASE_ERRORS: ClassVar[tuple[type[Exception], ...]] = (psycopg.Error,)
     KIND: ClassVar[str] = "PostgreSQL"
+    EXPLICIT_IDS: ClassVar[str] = "OVERRIDING SYSTEM VALUE"
 
     def __init__(
         self,
@@ -168,6 +169,12 @@ class PostgresStore(SQLStore):
             "WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'"
         ).fetchall()
         return {row[0] for row in rows}
+
+    def _ids_copied(self, table: str) -> None:
+        self._execute(
+            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), COALESCE(MAX(id), 0) + 1, false) "
+            f"FROM {table}"
+        )
 
     def _reclaim(self) -> bool:
         """VACUUM (FULL, by default) the tables that held the deleted rows, with their TOAST tables.

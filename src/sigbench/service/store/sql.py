@@ -59,6 +59,8 @@ SAVE_EVERY = 1000
 """The persisted index is rewritten on close once it is this many vectors (or 1 %) behind the database."""
 
 TABLES = ("meta", "identities", "signature_references", "documents", "detections", "audit")
+COPIED_TABLES = TABLES[1:]
+"""In an order that satisfies the foreign keys (``meta`` is the target's own)."""
 
 SCHEMA = [
     """CREATE TABLE meta (
@@ -203,6 +205,8 @@ class SQLStore:
     DATABASE_ERRORS: ClassVar[tuple[type[Exception], ...]]
     """The driver's base error class(es)."""
     KIND: ClassVar[str] = "SQL"
+    EXPLICIT_IDS: ClassVar[str] = ""
+    """What an INSERT needs to write given ids into an id column (PostgreSQL: OVERRIDING SYSTEM VALUE)."""
 
     location: str
     index_path: Path | None
@@ -234,6 +238,10 @@ class SQLStore:
 
     def _reclaim(self) -> bool:
         """After a committed deletion: make the deleted bytes unreadable as far as the backend allows."""
+        raise NotImplementedError
+
+    def _ids_copied(self, table: str) -> None:
+        """After rows were inserted with explicit ids: make the next generated id follow the largest."""
         raise NotImplementedError
 
     # ------------------------------------------------------------------ opening
@@ -1011,6 +1019,46 @@ class SQLStore:
         old = self.fingerprint
         self.fingerprint, self.dim = new_fingerprint, new_dim
         log.info("%s re-embedded: %s -> %s", self.location, old, new_fingerprint)
+
+    # ------------------------------------------------------------------ moving a store
+
+    def copy_into(self, target: SQLStore, page: int = 256) -> dict[str, int]:
+        """Copy every row of this store into ``target``, an empty store of the same model (for instance
+        from SQLite to PostgreSQL); ids and times are kept, so audit entries still name the right records.
+
+        Reads one snapshot of this store (writes made meanwhile are not copied: stop the service first)
+        and writes in one transaction on the target: it gets everything or nothing. Returns rows per table.
+        """
+        if (target.fingerprint, target.dim) != (self.fingerprint, self.dim):
+            raise FingerprintMismatch(target.location, target.fingerprint, self.fingerprint)
+        copied = dict.fromkeys(COPIED_TABLES, 0)
+        with target.transaction(), self._lock, self._snapshot():
+            busy = [t for t in COPIED_TABLES if target._execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]]
+            if busy:
+                raise StoreError(f"copying into {target.location}: not empty ({', '.join(busy)} hold rows)")
+            for table in COPIED_TABLES:
+                last = 0
+                while True:
+                    cursor = self._execute(
+                        f"SELECT * FROM {table} WHERE id > ? ORDER BY id LIMIT ?", (last, page)
+                    )
+                    columns = [column[0] for column in cursor.description]
+                    rows = cursor.fetchall()
+                    if not rows:
+                        break
+                    target._executemany(
+                        f"INSERT INTO {table} ({', '.join(columns)}) {target.EXPLICIT_IDS} "
+                        f"VALUES ({placeholders(len(columns))})",
+                        rows,
+                    )
+                    copied[table] += len(rows)
+                    last = rows[-1][columns.index("id")]
+                target._ids_copied(table)
+            if copied["signature_references"]:
+                target._bump_generation()
+                target._tx["reset"] = True
+        log.info("%s copied into %s: %s", self.location, target.location, copied)
+        return copied
 
     # ------------------------------------------------------------------ audit
 

@@ -122,6 +122,9 @@ class SQLiteStore(SQLStore):
     def _table_names(self) -> set[str]:
         return {row[0] for row in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
+    def _ids_copied(self, table: str) -> None:
+        """Nothing to do: AUTOINCREMENT's counter follows the largest id inserted."""
+
     def _reclaim(self) -> bool:
         """Return freed pages to the file system and empty the WAL; False if a reader kept it from finishing.
 
