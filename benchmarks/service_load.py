@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import shutil
 import sys
 import tempfile
 import threading
@@ -225,7 +226,7 @@ def report(result: dict) -> None:
     identities, references = result["store_totals"]
     print(
         f"  acknowledged enrolments: {result['acknowledged']} references; lost: {result['lost']} "
-        f"(store afterwards: {identities} identities, {references} references; logs in {result['logs']})"
+        f"(store afterwards: {identities} identities, {references} references)"
     )
 
 
@@ -245,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--difficulty", default="default", help="synthetic signature difficulty")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--keep", action="store_true", help="keep the server logs and the SQLite store")
     args = parser.parse_args(argv)
     if not (args.bundle / "manifest.json").is_file():
         print(f"no bundle at {args.bundle}: run `make demo` first or pass --bundle", file=sys.stderr)
@@ -260,6 +262,10 @@ def main(argv: list[str] | None = None) -> int:
         processes = args.sqlite_processes if backend == "sqlite" else args.postgres_processes
         result = run_backend(backend, processes, args, images)
         report(result)
+        if args.keep or result["lost"] or result["errors"]:
+            print(f"  kept {result['logs']} (server logs, SQLite store)")
+        else:
+            shutil.rmtree(result["logs"], ignore_errors=True)
         failures += result["lost"]
     return 1 if failures else 0
 
