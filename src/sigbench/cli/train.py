@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 @hydra.main(version_base="1.3", config_path=conf_dir(), config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    """Train; returns the held-out EER (the sweep / Optuna objective).
+    """Train; returns ``optimized_metric`` at the last epoch (the sweep / Optuna objective).
 
     In a sweep a failing job does not stop the others: its error is recorded in its folder
     (``error.txt``, ``job_result.json``) and it returns NaN, which Optuna counts as a failed trial.
@@ -50,8 +50,8 @@ def main(cfg: DictConfig) -> float | None:
     if sweep:
         if rank_zero_only.rank == 0:
             write_job_result(*current_job(), status="completed", metrics=metrics)
-        return metrics.get("val/eer", math.nan)
-    return metrics.get("val/eer")
+        return metrics.get(cfg.optimized_metric, math.nan)
+    return metrics.get(cfg.optimized_metric)
 
 
 if __name__ == "__main__":
