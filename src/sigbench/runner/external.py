@@ -25,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from sigbench.data.formats import SignatureDataset, user_range
 from sigbench.features.extract import embed_images
+from sigbench.runner.evaluate import check_protocol
 from sigbench.runner.validation import ConfigError
 from sigbench.verification.protocol import run_protocol
 
@@ -143,6 +144,12 @@ class ExternalValidation(pl.Callback):
                     prog_bar=self.prog_bar and key == "eer",
                     sync_dist=False,  # every rank embeds the whole set: the figures are identical
                 )
+            preds = result["predictions"]  # first fold: histograms and curves at this epoch's step
+            log_figures = getattr(pl_module, "log_score_figures", None)
+            if log_figures is not None:
+                log_figures(
+                    f"{PREFIX}/{name}", preds["genuinePreds"], preds["skilledPreds"], preds["randomPreds"]
+                )
 
 
 def build_external_validation(cfg: DictConfig) -> ExternalValidation | None:
@@ -160,8 +167,6 @@ def build_external_validation(cfg: DictConfig) -> ExternalValidation | None:
                 "(see conf/validation_set/*.yaml)"
             )
         protocol = OmegaConf.to_container(node.protocol, resolve=True)
-        from sigbench.runner.evaluate import check_protocol
-
         check_protocol(protocol)
         sets[str(name)] = ValidationSet(instantiate(node.dataset), protocol)
     if not sets:

@@ -25,6 +25,7 @@ from sigbench.runner.report import (
     write_to_log_files,
 )
 from sigbench.runner.summary import render
+from sigbench.runner.tensorboard import clean_hparams, write_run_text
 from sigbench.runner.validation import ConfigError
 
 log = logging.getLogger(__name__)
@@ -92,12 +93,14 @@ def train(cfg: DictConfig) -> dict[str, float]:
         callbacks.append(external)
     loggers = build_loggers(cfg)
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    tensorboard = next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
+    if tensorboard is not None and trainer.is_global_zero:
+        write_run_text(tensorboard.experiment, cfg, _overrides())
     if cfg.get("train", True):
         start = time.perf_counter()
         trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt)
         timings["train"] = time.perf_counter() - start
     metrics = reported(dict(trainer.callback_metrics))
-    tensorboard = next((lg for lg in loggers if isinstance(lg, TensorBoardLogger)), None)
     out_dir = Path(cfg.paths.output_dir)
     remarks: list[str] = []
     choice = None
@@ -215,20 +218,15 @@ def _evaluate(
 
 
 def _log_hparams(loggers: list, cfg: DictConfig, metrics: dict[str, float]) -> None:
-    """Flat hyper-parameters with the final metrics, for TensorBoard's HParams tab."""
-    flat = _flatten(OmegaConf.to_container(cfg, resolve=True))
-    flat = {k: v for k, v in flat.items() if not k.startswith(("paths.", "hydra.", "callbacks.", "logger."))}
+    """Clean flat hyper-parameters with the final metrics, for TensorBoard's HParams tab."""
     for logger in loggers:
         if isinstance(logger, TensorBoardLogger):
-            logger.log_hyperparams(flat, metrics={f"hparams/{k}": v for k, v in metrics.items()})
+            logger.log_hyperparams(
+                clean_hparams(cfg), metrics={f"hparams/{k}": v for k, v in metrics.items()}
+            )
 
 
-def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(tree, dict):
-        out: dict[str, Any] = {}
-        for k, v in tree.items():
-            out.update(_flatten(v, f"{prefix}{k}."))
-        return out
-    if isinstance(tree, list):
-        return {prefix[:-1]: str(tree)}
-    return {prefix[:-1]: tree}
+def _overrides() -> list[str]:
+    from hydra.core.hydra_config import HydraConfig
+
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
