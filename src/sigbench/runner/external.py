@@ -87,7 +87,7 @@ class ExternalValidation(pl.Callback):
         sets: name -> :class:`ValidationSet`.
         batch_size: images per forward pass when embedding a set.
         input_size: model input (centre crop); ``None``: the data module's ``input_size``.
-        prog_bar: show ``val_ext/<name>/eer`` in the progress bar.
+        prog_bar: ``val_ext/<name>/eer`` keys shown in the progress bar (``None``: every set's).
     """
 
     def __init__(
@@ -95,7 +95,7 @@ class ExternalValidation(pl.Callback):
         sets: Mapping[str, ValidationSet],
         batch_size: int = 128,
         input_size: tuple[int, int] | None = None,
-        prog_bar: bool = True,
+        prog_bar: list[str] | None = None,
     ) -> None:
         self.sets = dict(sets)
         self.batch_size = batch_size
@@ -141,7 +141,8 @@ class ExternalValidation(pl.Callback):
                 pl_module.log(
                     f"{PREFIX}/{name}/{key}",
                     result["metrics"][metric],
-                    prog_bar=self.prog_bar and key == "eer",
+                    prog_bar=key == "eer"
+                    and (self.prog_bar is None or f"{PREFIX}/{name}/eer" in self.prog_bar),
                     sync_dist=False,  # every rank embeds the whole set: the figures are identical
                 )
             preds = result["predictions"]  # first fold: histograms and curves at this epoch's step
@@ -171,7 +172,10 @@ def build_external_validation(cfg: DictConfig) -> ExternalValidation | None:
         sets[str(name)] = ValidationSet(instantiate(node.dataset), protocol)
     if not sets:
         return None
-    callback = ExternalValidation(sets)
+    monitor = str(cfg.get("optimized_metric") or "")
+    # the progress bar shows the figure that selects the checkpoint; every set's when none does
+    shown = [monitor] if monitor.startswith(f"{PREFIX}/") else None
+    callback = ExternalValidation(sets, prog_bar=shown)
     callback.load()
     return callback
 

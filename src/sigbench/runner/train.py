@@ -16,6 +16,7 @@ from sigbench.runner.build import build_callbacks, build_data, build_loggers, bu
 from sigbench.runner.checkpoints import ConfigInCheckpoint, read_checkpoint_config
 from sigbench.runner.evaluate import table_metrics
 from sigbench.runner.external import ExternalValidation, build_external_validation, check_monitor
+from sigbench.runner.quiet import quiet_console
 from sigbench.runner.report import (
     CheckpointChoice,
     MetricHistory,
@@ -74,6 +75,7 @@ def _warn_config_drift(ckpt: str, current: dict[str, Any]) -> None:
 def train(cfg: DictConfig) -> dict[str, float]:
     """Run one training job; returns its final metrics (also the Optuna/sweep objective source)."""
     timings: dict[str, float] = {}
+    quiet_console()
     check(cfg)
     check_monitor(cfg)
     ckpt = resume_checkpoint(cfg)

@@ -63,6 +63,11 @@ class FeatureTask(pl.LightningModule):
 
     # ---- shared pieces ---------------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
+        size = getattr(self.trainer.datamodule, "input_size", None) if self._trainer is not None else None
+        if self.example_input_array is None and size is not None:
+            # lets Lightning's model summary count FLOPs and show input / output sizes (two samples:
+            # batch-norm layers need more than one in training mode)
+            self.example_input_array = torch.zeros(2, 1, *size, dtype=torch.uint8)
         if stage == "fit" and self.init_from and not self._initialised:
             from sigbench.features.init import load_backbone
 
