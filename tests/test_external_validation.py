@@ -132,3 +132,16 @@ def test_checkpoint_choice_never_uses_the_protocols_test_writers(tmp_path) -> No
     # protocols on another dataset: selecting on the held-out writers is fine
     chosen = choose_checkpoint(tmp_path, "val/eer", str(best), history, protocols_test_holdout=False)
     assert chosen.path == str(best) and chosen.epoch == 0
+
+
+def test_early_stopping_follows_the_external_figure(tmp_path) -> None:
+    from hydra.utils import instantiate
+
+    stop = [
+        "+callbacks.early_stopping._target_=pytorch_lightning.callbacks.EarlyStopping",
+        "+callbacks.early_stopping.monitor=${optimized_metric}",
+        "+callbacks.early_stopping.mode=${optimized_mode}",
+        "+callbacks.early_stopping.patience=3",
+    ]
+    callback = instantiate(compose_train(["experiment=quickstart", *stop], tmp_path).callbacks.early_stopping)
+    assert (callback.monitor, callback.mode, callback.patience) == ("val_ext/kaggle/eer", "min", 3)
