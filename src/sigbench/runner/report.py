@@ -21,6 +21,7 @@ import pytorch_lightning as pl
 
 from sigbench.atomic import atomic_write_text
 from sigbench.runner.summary import Section, Summary, format_value
+from sigbench.verification.results import json_safe
 
 log = logging.getLogger(__name__)
 
@@ -257,21 +258,9 @@ class RunReport:
         }
 
 
-def _json_safe(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if hasattr(obj, "item"):
-        return _json_safe(obj.item())
-    return obj
-
-
 def write_metrics_json(path: str | Path, report: RunReport) -> Path:
     """``metrics.json`` of the run folder (strict JSON, non-finite values as null), written atomically."""
-    text = json.dumps(_json_safe(report.to_json()), indent=2, allow_nan=False)
+    text = json.dumps(json_safe(report.to_json()), indent=2, allow_nan=False)
     return atomic_write_text(path, text + "\n")
 
 

@@ -75,14 +75,14 @@ def summarize(folds: Sequence[dict], confidence: float = 0.95, ci_method: str = 
     return out
 
 
-def _json_safe(obj: Any) -> Any:
+def json_safe(obj: Any) -> Any:
     """numpy scalars/arrays to Python, non-finite floats to None, recursively."""
     if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
+        return {str(k): json_safe(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
+        return [json_safe(v) for v in obj]
     if isinstance(obj, np.ndarray):
-        return _json_safe(obj.tolist())
+        return json_safe(obj.tolist())
     if isinstance(obj, np.generic):
         obj = obj.item()
     if isinstance(obj, float) and not math.isfinite(obj):
@@ -95,7 +95,7 @@ def write_results(out_dir: str | os.PathLike, folds: Sequence[dict], summary: di
     folds, scores included), each atomically. Returns the two paths."""
     out_dir = Path(out_dir)
     doc = {"summary": summary, "folds": [f["all_metrics"] for f in folds]}
-    text = json.dumps(_json_safe(doc), indent=2, allow_nan=False).encode()
+    text = json.dumps(json_safe(doc), indent=2, allow_nan=False).encode()
     json_path = atomic_write(out_dir / RESULTS_JSON, lambda fh: fh.write(text))
     pkl_path = atomic_write(
         out_dir / RESULTS_PKL, lambda fh: pickle.dump(list(folds), fh, protocol=pickle.HIGHEST_PROTOCOL)
