@@ -35,11 +35,11 @@ import torch
 
 from sigbench.cleaning.apply import clean_image_list
 from sigbench.data.preprocess import preprocess_signature, to_grayscale
-from sigbench.detection.infer import PDF_SUFFIX, detect_pages, list_inputs, rasterise_pdf
+from sigbench.detection.infer import detect_pages, list_inputs
 from sigbench.detection.tiling import resize_long_side
 from sigbench.documents.sources import ink_mask
 from sigbench.features.extract import embed_images
-from sigbench.images import read_rgb
+from sigbench.images import PDF_SUFFIX, file_pages, read_rgb
 from sigbench.service.bundle import Bundle, Preprocessing, file_sha256
 
 KINDS = ("auto", "signature", "page")
@@ -308,14 +308,13 @@ class Pipeline:
             raise ValueError(
                 f"{path}: page input needs a detector, and this bundle has none (kind=signature)"
             )
-        is_pdf = path.suffix.lower() == PDF_SUFFIX
         document = Document(file_sha256(path), path.name, 0, kind)
         if kind == "signature":
             crop = to_grayscale(read_rgb(path))
             document.n_pages = 1
             document.signatures.append(Signature(Provenance(document.sha256, path.name, 1), crop))
         else:
-            pages = rasterise_pdf(path, self.dpi) if is_pdf else iter([read_rgb(path)])
+            pages = (page for _, _, page in file_pages(path, self.dpi))  # every page: PDF, TIFF, image
             for number, chunk in _chunks(pages, max(1, min(self.batch_size, 8))):
                 self.page_signatures(document, chunk, number)
                 document.n_pages = number + len(chunk) - 1

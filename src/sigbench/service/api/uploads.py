@@ -22,16 +22,16 @@ import hashlib
 import io
 import math
 import re
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-from PIL import Image, ImageOps
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sigbench.data.preprocess import to_grayscale
+from sigbench.images import ImageReadError, ImageTooLargeError
+from sigbench.images.decode import as_rgb, decode_page, frame_count, open_image
 from sigbench.service.api.errors import ApiError
 from sigbench.service.pipeline import Document, Pipeline, Provenance, Signature
 
@@ -161,53 +161,33 @@ class BodyLimit:
 # --------------------------------------------------------------------------------------------- images
 
 
-def _open(upload: Upload, limits: Limits) -> Image.Image:
-    """The image opened from its header with its size checked (nothing decoded yet)."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(upload.data))
-    except Image.DecompressionBombError as exc:  # far beyond any limit of ours: Pillow refuses to go on
-        raise ApiError(
-            413, f"upload {upload.name!r}: more pixels than the limit of {limits.max_pixels} ({exc})"
-        ) from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise ApiError(422, f"upload {upload.name!r}: unreadable {upload.kind} header ({exc})") from None
-    width, height = image.size
-    if width * height > limits.max_pixels:
-        image.close()
-        raise ApiError(
-            413,
-            f"upload {upload.name!r}: {width} x {height} = {width * height} pixels, more than the limit of "
-            f"{limits.max_pixels} (checked from the header, nothing decoded)",
-        )
-    return image
+def image_pages(upload: Upload, limits: Limits) -> list[np.ndarray]:
+    """Every page of an uploaded image (one, or each page of a multi-page TIFF) as upright uint8 RGB.
 
-
-def decode_image(upload: Upload, limits: Limits) -> np.ndarray:
-    """An uploaded image as upright uint8 RGB (EXIF orientation applied, transparency on white).
-
-    The bench's file reader takes paths; uploads stay in memory, so Pillow decodes them here with the same
-    rules (size from the header first, transparent pixels are paper).
+    Decoded by the bench's reader (:mod:`sigbench.images`) from memory, so an upload gives exactly the pixels
+    the same file gives to every command: size checked from the header before decoding, EXIF orientation,
+    transparency on white, 16 bits scaled. A multi-page image counts against ``max_pdf_pages`` as a PDF does.
     """
-    image = _open(upload, limits)
+    source = io.BytesIO(upload.data)
     try:
-        with image:
-            image.load()
-            upright = ImageOps.exif_transpose(image)
-            if upright.mode in ("RGBA", "LA", "PA") or (
-                upright.mode == "P" and "transparency" in upright.info
-            ):
-                rgba = upright.convert("RGBA")
-                paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-                upright = Image.alpha_composite(paper, rgba)
-            return np.asarray(upright.convert("RGB"))
-    except ApiError:
-        raise
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise ApiError(
-            422, f"upload {upload.name!r}: cannot decode the {upload.kind} image ({exc})"
-        ) from None
+        with open_image(source, limits.max_pixels) as image:
+            count = frame_count(image)
+            if count > limits.max_pdf_pages:
+                raise ApiError(
+                    413,
+                    f"upload {upload.name!r}: {count} pages, more than the limit of {limits.max_pdf_pages}",
+                )
+            return [as_rgb(decode_page(source, image, index, limits.max_pixels)) for index in range(count)]
+    except ImageTooLargeError as exc:
+        raise ApiError(413, f"upload {upload.name!r}: {_without_source(exc)}") from None
+    except ImageReadError as exc:
+        raise ApiError(422, f"upload {upload.name!r}: {_without_source(exc)}") from None
+
+
+def _without_source(exc: Exception) -> str:
+    """The reader's message names its source first; an upload is named by the caller instead."""
+    text = str(exc)
+    return text.split(": ", 1)[1] if ": " in text else text
 
 
 # --------------------------------------------------------------------------------------------- PDFs
@@ -257,7 +237,7 @@ def pages_of(upload: Upload, limits: Limits) -> list[np.ndarray]:
     """The upload's pages as RGB arrays: one for an image, every page for a PDF."""
     if upload.kind == "pdf":
         return pdf_pages(upload, limits)
-    return [decode_image(upload, limits)]
+    return image_pages(upload, limits)
 
 
 # --------------------------------------------------------------------------------------------- documents
