@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint format bench figure docs wheel clean
+.PHONY: help run test lint format bench figure docs wheel demo serve clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -48,6 +48,16 @@ docs: $(STAMP)  ## build the guides in docs/ into a site in site/ (strict: broke
 
 wheel: $(STAMP)  ## build dist/sigbench-<version>-py3-none-any.whl (configs included)
 	$(BIN)/python -m pip wheel --no-deps --no-build-isolation -w dist .
+
+demo: $(STAMP)  ## demo bundle from synthetic data (cached in outputs/demo), then an enrol / verify / identify session
+	OMP_NUM_THREADS=2 $(BIN)/python scripts/demo.py
+
+SERVE_DIR := outputs/demo/serve
+serve: $(STAMP)  ## HTTP API + web page on the demo bundle (make demo first); prints an admin key on first start
+	test -f outputs/demo/bundle/manifest.json || { echo "no demo bundle: run make demo first"; exit 2; }
+	mkdir -p $(SERVE_DIR)
+	$(BIN)/sigbench-service serve --bundle outputs/demo/bundle --store $(SERVE_DIR)/store.db \
+		--keys-file $(SERVE_DIR)/keys.json --admin-key-if-none admin --port $${PORT:-8000}
 
 clean:  ## remove outputs, caches, the built site and wheels (keeps .venv)
 	rm -rf outputs site .pytest_cache .ruff_cache build dist

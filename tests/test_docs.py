@@ -442,8 +442,67 @@ def test_a_sweep_an_experiment_carries_composes_every_job(tmp_path) -> None:
     assert len(narrowed) == 1 and narrowed[0].loss._target_.endswith("NTXentLoss")
 
 
+USER_FOLDER = re.compile(r"^(?P<key>hydra\.searchpath=\[file://)(?P<folder>[^\]]+)\]$")
+
+
+def documented_user_files(folder: str) -> dict[str, str]:
+    """The YAML blocks of the guides whose first or second line names a file of ``folder`` (``# /x/a.yaml``),
+    by their path relative to it: a documented user config folder, as the reader would write it."""
+    files = {}
+    for path in DOC_FILES:
+        for block in re.findall(r"```yaml\n(.*?)```", path.read_text(encoding="utf-8"), flags=re.S):
+            for line in block.split("\n")[:2]:  # a package header may come first
+                if line.startswith(f"# {folder.rstrip('/')}/"):
+                    files[line[len(folder.rstrip("/")) + 3 :].strip()] = block
+    return files
+
+
+def with_user_folders(command: DocCommand, tmp_path: Path) -> DocCommand:
+    """A ``hydra.searchpath`` folder the reader makes (not in the repository) is written from the guides'
+    YAML blocks into ``tmp_path`` and the override pointed there; a folder the guides do not show stays."""
+    args = []
+    for arg in command.args:
+        match = USER_FOLDER.match(arg)
+        if match and not Path(match["folder"]).exists() and (files := documented_user_files(match["folder"])):
+            for relative, text in files.items():
+                (tmp_path / "user_conf" / relative).parent.mkdir(parents=True, exist_ok=True)
+                (tmp_path / "user_conf" / relative).write_text(text, encoding="utf-8")
+            arg = f"{match['key']}{tmp_path / 'user_conf'}]"
+        args.append(arg)
+    return DocCommand(command.where, command.program, tuple(args))
+
+
+def test_the_documented_user_folder_is_found(tmp_path) -> None:
+    """The example of docs/packaging.md: both of its files are shown and the override is rewritten."""
+    files = documented_user_files("/home/me/sigconf")
+    assert set(files) == {"experiment/my_run.yaml", "data/my_scans.yaml"}
+    command = with_user_folders(
+        DocCommand("case", "train", ("hydra.searchpath=[file:///home/me/sigconf]", "experiment=my_run")),
+        tmp_path,
+    )
+    (cfg,) = compose_command(command, tmp_path)
+    assert cfg.name == "my_run" and cfg.data.train_users == [0, 300]
+
+
 @pytest.mark.parametrize("command", SIGBENCH_COMMANDS, ids=str)
 def test_every_documented_command_composes(command: DocCommand, tmp_path) -> None:
+    if command.program == "sigbench":  # the bare umbrella lists the commands
+        from sigbench.cli.commands import available_commands
+
+        assert not command.args and "sigbench" in console_scripts()
+        assert set(CONFIGS) <= set(available_commands())
+        return
+    if "--help" in command.args:  # the help text is printed, not composed
+        result = subprocess.run(
+            [sys.executable, "-m", "sigbench", command.program, *command.args],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=tmp_path,
+        )
+        assert result.returncode == 0 and command.program in result.stdout, result.stderr[-2000:]
+        return
+    command = with_user_folders(command, tmp_path)
     if command.program in ARGPARSE_PROGRAMS:
         module = importlib.import_module(f"sigbench.cli.{command.program}")
         module.build_parser().parse_args(list(command.args))  # exits with the parser's message if wrong

@@ -71,7 +71,8 @@ def test_a_failing_job_is_reported_and_the_sweep_goes_on(tmp_path, cache, monkey
         f"paths.root_dir={tmp_path}",
     ]
     monkeypatch.setattr(sys, "argv", argv)
-    main()  # returns normally: the failure is recorded, not raised
+    with pytest.raises(SystemExit, match="1 of 2 jobs failed"):
+        main()  # the failure is recorded, the other job runs, and the sweep then exits non-zero
     rows = {r["job"]: r for r in read_summary(sweep)}
     assert rows["0"]["status"] == "completed" and float(rows["0"]["val/eer"]) >= 0.0
     assert rows["1"]["status"] == "failed" and "bogus" in rows["1"]["error"]

@@ -16,10 +16,13 @@ log = logging.getLogger(__name__)
 
 @hydra_command("train")
 def main(cfg: DictConfig) -> float | None:
-    """Train; returns the held-out EER (the sweep / Optuna objective).
+    """Train; returns ``optimized_metric`` at the last epoch (the sweep / Optuna objective).
 
     In a sweep a failing job does not stop the others: its error is recorded in its folder
-    (``error.txt``, ``job_result.json``) and it returns NaN, which Optuna counts as a failed trial.
+    (``error.txt``, ``job_result.json``) and it returns ``None``, as does a job whose metric is missing or
+    not finite. The Optuna sweeper records ``None`` as a failed trial; a NaN would instead make Optuna 2.x
+    reject the value twice and end the whole study. When the sweep ends, its exit status is 1 if any job
+    failed (:class:`sigbench.runner.sweep.SweepSummary`).
     """
     from pytorch_lightning.utilities import rank_zero_only
 
@@ -45,12 +48,11 @@ def main(cfg: DictConfig) -> float | None:
         log.exception("job failed; the sweep goes on")
         if rank_zero_only.rank == 0:  # SLURM starts every DDP rank as a job task: one record per job
             write_job_result(*current_job(), status="failed", error=err)
-        return math.nan
-    if sweep:
-        if rank_zero_only.rank == 0:
-            write_job_result(*current_job(), status="completed", metrics=metrics)
-        return metrics.get("val/eer", math.nan)
-    return metrics.get("val/eer")
+        return None
+    if sweep and rank_zero_only.rank == 0:
+        write_job_result(*current_job(), status="completed", metrics=metrics)
+    value = metrics.get(cfg.optimized_metric)
+    return value if value is not None and math.isfinite(value) else None
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -132,8 +133,11 @@ def run_verification(
     dev_users: np.ndarray | None,
     out_dir: str | Path,
     tensorboard_dir: str | Path | None = None,
+    verbose: bool = True,
+    step: int = 0,
 ) -> dict:
-    """One protocol on one feature set: results.json + results.pkl + ROC/DET plots + printed table."""
+    """One protocol on one feature set: results.json + results.pkl + ROC/DET plots (TensorBoard at
+    ``step``), and the table printed unless ``verbose=False`` (a caller that prints its own summary)."""
     check_protocol(protocol)
     name = str(protocol["name"])
     folds = run_protocol(
@@ -162,10 +166,13 @@ def run_verification(
                 preds["genuinePreds"],
                 preds["skilledPreds"],
                 preds["randomPreds"],
+                global_step=step,
                 tag=f"verification/{name}",
             )
             for key in REPORTED:
-                writer.add_scalar(f"verification/{name}/{key}", summary["metrics"][key]["mean"])
+                writer.add_scalar(f"verification/{name}/{key}", summary["metrics"][key]["mean"], step)
+    if not verbose:
+        return summary
     print(
         f"\n{name.upper()} protocol on {fs.origin}: {len(exp_users)} exploitation users, "
         f"{0 if dev_users is None else len(dev_users)} development users"
@@ -228,6 +235,9 @@ def evaluate_checkpoint(
     batch_size: int = 256,
     device: str = "auto",
     tensorboard_dir: str | Path | None = None,
+    verbose: bool = True,
+    timings: dict[str, float] | None = None,
+    step: int = 0,
 ) -> dict[str, dict]:
     """Run each protocol in ``protocols`` (name -> protocol config) and return their summaries.
 
@@ -239,6 +249,10 @@ def evaluate_checkpoint(
     features are extracted by the same model and cached under their own key; its ``exp_users`` default to
     every writer of that dataset and its ``dev_users`` to none (WD with ``forg_from_dev > 0`` and WI need
     them given, as writers of that dataset). Such a protocol needs a model (``ckpt`` or ``weights``).
+
+    ``timings``, when given, receives the seconds spent extracting features (``features``) and running
+    each protocol (by name); ``verbose=False`` prints nothing (the caller summarises); TensorBoard curves
+    and scalars go to ``step`` (the training run's last step).
     """
     for protocol in protocols.values():
         check_protocol(protocol)
@@ -273,10 +287,16 @@ def evaluate_checkpoint(
         )
         return feature_sets[key]
 
+    timings = timings if timings is not None else {}
+    start = time.perf_counter()
     if own_data_needed:
         features_of(None)
+    for protocol in protocols.values():
+        features_of(protocol.get("data"))
+    timings["features"] = time.perf_counter() - start
     summaries = {}
     for name, protocol in protocols.items():
+        start = time.perf_counter()
         other = protocol.get("data")
         fs = features_of(other)
         if other is not None and protocol.get("exp_users") is None:
@@ -288,5 +308,8 @@ def evaluate_checkpoint(
         dev = None
         if dev_value is not None or dev_fallback is not None:
             dev = resolve_users(dev_value, dev_fallback, f"protocol {name}: dev_users")
-        summaries[name] = run_verification(fs, protocol, exp, dev, Path(out_dir) / name, tensorboard_dir)
+        summaries[name] = run_verification(
+            fs, protocol, exp, dev, Path(out_dir) / name, tensorboard_dir, verbose=verbose, step=step
+        )
+        timings[name] = time.perf_counter() - start
     return summaries

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
+from omegaconf import OmegaConf
 
 
 @dataclass
@@ -32,7 +33,10 @@ class TrainSchema:
     callbacks: Any = field(default_factory=dict)
     debug: Any = None
     experiment: Any = None
-    evaluation: Any = None  # verification protocols run on the best checkpoint after training
+    evaluation: Any = None  # verification protocols run after training (on the checkpoint report.py picks)
+    validation_sets: Any = field(default_factory=dict)  # name -> external set scored every epoch (val_ext/)
+    optimized_metric: str = "val/eer"  # checkpoint selection, early stopping and the sweep objective
+    optimized_mode: str = "min"  # min | max
     extras: Any = field(default_factory=dict)
 
 
@@ -154,7 +158,17 @@ class SynthSchema:
     paths: Any = None
 
 
+def optimization_direction(mode: str) -> str:
+    """Optuna's ``direction`` for an ``optimized_mode`` (``min`` / ``max``, as ModelCheckpoint takes it)."""
+    directions = {"min": "minimize", "max": "maximize"}
+    if mode not in directions:
+        raise ValueError(f"optimized_mode={mode!r}: expected 'min' or 'max'")
+    return directions[mode]
+
+
 def register_schemas() -> None:
+    if not OmegaConf.has_resolver("sigbench.direction"):
+        OmegaConf.register_new_resolver("sigbench.direction", optimization_direction)
     store = ConfigStore.instance()
     store.store(name="train_schema", node=TrainSchema)
     store.store(name="eval_schema", node=EvalSchema)

@@ -132,7 +132,8 @@ def summary_tables(rows: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
     return buf.getvalue(), "\n".join(md) + "\n"
 
 
-def write_summary(sweep_dir: str | Path, since: float = 0.0) -> tuple[Path, Path]:
+def write_summary(sweep_dir: str | Path, since: float = 0.0) -> tuple[Path, Path, int, int]:
+    """Write ``summary.csv`` / ``summary.md``; returns their paths, the number of jobs and of failed ones."""
     sweep_dir = Path(sweep_dir)
     rows = read_results(sweep_dir, since)
     csv_text, md_text = summary_tables(rows)
@@ -140,11 +141,17 @@ def write_summary(sweep_dir: str | Path, since: float = 0.0) -> tuple[Path, Path
     atomic_write_text(sweep_dir / "summary.md", md_text)
     failed = sum(r.get("status") != "completed" for r in rows)
     log.info("sweep summary: %d jobs (%d failed) -> %s", len(rows), failed, sweep_dir / "summary.md")
-    return sweep_dir / "summary.csv", sweep_dir / "summary.md"
+    return sweep_dir / "summary.csv", sweep_dir / "summary.md", len(rows), failed
+
+
+class SweepFailed(SystemExit):
+    """A sweep in which some job failed: raised after its summary is written, so the command exits 1."""
 
 
 class SweepSummary(Callback):
-    """Writes ``summary.csv`` / ``summary.md`` when a multirun ends (a no-op for single runs)."""
+    """Writes ``summary.csv`` / ``summary.md`` when a multirun ends (a no-op for single runs), then ends the
+    process with status 1 when a job failed: a script or CI step that runs a sweep must not read success
+    from a sweep that lost jobs (the failed jobs still leave the others' results and the summary)."""
 
     def __init__(self) -> None:
         self.started = 0.0
@@ -176,4 +183,7 @@ class SweepSummary(Callback):
         )
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        write_summary(config.hydra.sweep.dir, since=self.started)
+        _, md_path, jobs, failed = write_summary(config.hydra.sweep.dir, since=self.started)
+        if failed:
+            # SystemExit passes through Hydra's callback wrapper, which turns other exceptions into warnings
+            raise SweepFailed(f"sweep: {failed} of {jobs} jobs failed; see {md_path}")

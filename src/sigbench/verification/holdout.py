@@ -32,7 +32,7 @@ def _distances(q: np.ndarray, r: np.ndarray, metric: str, q_sq: np.ndarray, r_sq
     return np.sqrt(np.maximum(q_sq[:, None] + r_sq[None, :] - 2.0 * dots, 0.0))
 
 
-def holdout_verification(
+def holdout_score_lists(
     features: np.ndarray,
     y: np.ndarray,
     yforg: np.ndarray,
@@ -40,9 +40,9 @@ def holdout_verification(
     seed: int = 0,
     metric: str = "cosine",
     fusion: str = "mean",
-    threshold: float = 0.0,
-) -> dict:
-    """Distance-based verification metrics over the writers present in ``y`` (see module docstring).
+) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    """Per-writer (genuine, random, skilled) score arrays over the writers present in ``y`` (see module
+    docstring); :func:`holdout_verification` turns them into metrics.
 
     Raises ValueError when a writer has fewer than ``num_references + 1`` genuine signatures, when there
     are fewer than two writers (no random forgeries), or on unknown metric/fusion names.
@@ -113,4 +113,23 @@ def holdout_verification(
         genuine_scores.append(scores[:n_gen])
         skilled_scores.append(scores[n_gen:])
         random_scores.append(rnd[others[:, w], w])
-    return compute_metrics(genuine_scores, random_scores, skilled_scores, threshold=threshold)
+    return genuine_scores, random_scores, skilled_scores
+
+
+def holdout_verification(
+    features: np.ndarray,
+    y: np.ndarray,
+    yforg: np.ndarray,
+    num_references: int = 5,
+    seed: int = 0,
+    metric: str = "cosine",
+    fusion: str = "mean",
+    threshold: float = 0.0,
+) -> dict:
+    """Distance-based verification metrics over the writers present in ``y`` (see module docstring).
+
+    Raises ValueError when a writer has fewer than ``num_references + 1`` genuine signatures, when there
+    are fewer than two writers (no random forgeries), or on unknown metric/fusion names.
+    """
+    scores = holdout_score_lists(features, y, yforg, num_references, seed, metric, fusion)
+    return compute_metrics(*scores, threshold=threshold)

@@ -126,3 +126,22 @@ def add_curves_to_tensorboard(
     ``{tag}/det``). Any object with ``add_figure(tag, figure, global_step)`` works."""
     writer.add_figure(f"{tag}/roc", plot_roc(genuine, skilled, random), global_step=global_step)
     writer.add_figure(f"{tag}/det", plot_det(genuine, skilled, random), global_step=global_step)
+
+
+def add_score_histograms(
+    writer: Any,
+    genuine: Scores,
+    skilled: Scores | None = None,
+    random: Scores | None = None,
+    global_step: int | None = None,
+    tag: str = "verification",
+) -> list[str]:
+    """Histograms of the pooled scores per kind (``{tag}/scores/genuine``, ``.../skilled``,
+    ``.../random``): how far apart the distributions are, epoch after epoch. Returns the tags written."""
+    tags = []
+    for name, scores in (("genuine", genuine), ("skilled", skilled), ("random", random)):
+        pooled = _pool(scores)
+        if pooled.size:
+            writer.add_histogram(f"{tag}/scores/{name}", pooled, global_step=global_step)
+            tags.append(f"{tag}/scores/{name}")
+    return tags

@@ -15,7 +15,9 @@ from torch import nn
 from sigbench.data.transforms import to_model_input
 from sigbench.features.tasks.distributed import gather_in_order
 from sigbench.optim import OptimizerFactory, SchedulerFactory, optimizer_config
-from sigbench.verification.holdout import holdout_verification
+from sigbench.verification.holdout import holdout_score_lists, holdout_verification
+from sigbench.verification.metrics import compute_metrics
+from sigbench.verification.plots import add_curves_to_tensorboard, add_score_histograms
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,11 @@ class FeatureTask(pl.LightningModule):
 
     # ---- shared pieces ---------------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
+        size = getattr(self.trainer.datamodule, "input_size", None) if self._trainer is not None else None
+        if self.example_input_array is None and size is not None:
+            # lets Lightning's model summary count FLOPs and show input / output sizes (two samples:
+            # batch-norm layers need more than one in training mode)
+            self.example_input_array = torch.zeros(2, 1, *size, dtype=torch.uint8)
         if stage == "fit" and self.init_from and not self._initialised:
             from sigbench.features.init import load_backbone
 
@@ -117,18 +124,39 @@ class FeatureTask(pl.LightningModule):
         return len(loaders[kinds.index(kind)].dataset)
 
     def log_holdout(self, feats: torch.Tensor, users: torch.Tensor, yforg: torch.Tensor) -> None:
-        """The held-out verification EER / AUC of one validation epoch."""
-        metrics = holdout_verification(
+        """The held-out verification EER / AUC of one validation epoch; in TensorBoard also the score
+        histograms (genuine / skilled / random) and, with ``log_images``, the ROC and DET curves, at the
+        epoch's step."""
+        scores = holdout_score_lists(
             feats.numpy(), users.numpy(), yforg.numpy(), num_references=self.holdout_references
         )
+        metrics = compute_metrics(*scores)
+        self.log("val/eer", float(metrics["EER"]), prog_bar=True, sync_dist=False)
         self.log_dict(
-            {
-                "val/eer": float(metrics["EER"]),
-                "val/eer_user": float(metrics["EER_userthresholds"]),
-                "val/auc": float(metrics["mean_AUC"]),
-            },
+            {"val/eer_user": float(metrics["EER_userthresholds"]), "val/auc": float(metrics["mean_AUC"])},
             sync_dist=False,  # identical on every rank (take_collected gathers the whole set)
         )
+        genuine, random, skilled = scores
+        self.log_score_figures("val", genuine, skilled, random)
+
+    def log_score_figures(self, tag: str, genuine: list, skilled: list, random: list) -> None:
+        """Score histograms and (with ``log_images``) ROC / DET figures at the current step, rank 0 only."""
+        if self.global_rank != 0 or self._trainer is None or self.trainer.sanity_checking:
+            return
+        step = self.logged_step()
+        for logger in self.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                writer = logger.experiment
+                add_score_histograms(writer, genuine, skilled, random, step, tag)
+                if self.log_images:
+                    add_curves_to_tensorboard(writer, genuine, skilled, random, step, tag)
+
+    def logged_step(self) -> int:
+        """The step Lightning gives this epoch's validation scalars (the batches stepped so far, which at
+        validation time is one less than ``global_step``), so figures line up with ``val/eer`` in
+        TensorBoard."""
+        loop = getattr(getattr(self.trainer, "fit_loop", None), "epoch_loop", None)
+        return int(getattr(loop, "_batches_that_stepped", self.global_step))
 
     def on_validation_epoch_end(self) -> None:
         holdout = self.take_collected(self._holdout, "verification")

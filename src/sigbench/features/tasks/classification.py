@@ -86,4 +86,4 @@ class ClassificationTask(FeatureTask):
         loss, _, logits = self._step(batch)
         self.val_acc(logits, batch["y"])
         self.log("val/loss", loss, add_dataloader_idx=False)
-        self.log("val/acc", self.val_acc, prog_bar=True, add_dataloader_idx=False)
+        self.log("val/acc", self.val_acc, add_dataloader_idx=False)

@@ -168,7 +168,7 @@ class MetricTask(FeatureTask):
         self._queries.append((feats.detach().float().cpu(), batch["y"].cpu()))
         if logits is not None:
             self.val_acc(logits, batch["y"])
-            self.log("val/acc", self.val_acc, prog_bar=True, add_dataloader_idx=False)
+            self.log("val/acc", self.val_acc, add_dataloader_idx=False)
 
     def on_validation_epoch_end(self) -> None:
         holdout = self.take_collected(self._holdout, "verification")

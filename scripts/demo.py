@@ -1,0 +1,227 @@
+"""``make demo``: a small demo bundle from the built-in synthetic data, then a scripted service session.
+
+Stages, each cached under ``outputs/demo`` (delete a folder to redo it):
+
+1. ``models/{extractor,detector,cleaner}``: the existing experiments, shortened to fit a 2-core CPU --
+   ``quickstart`` (SigNet-thin on synthetic writers 0..100) for 3 epochs without the WD / WI evaluation,
+   ``aossig_detection_fasterrcnn_cpu`` on 200 synthesised pages for 6 epochs of 60 steps, and
+   ``signver_cleaner_cpu`` as it is;
+2. ``bundle``: the three checkpoints as one bundle, calibrated on synthetic writers 100..125 (thresholds
+   for FAR(skilled) <= 1 % and FRR <= 1 %), with the rates on writers 125..150 reported beside them;
+3. the session (always re-run, in a fresh store): synthesised pages signed by writers 150..153 are enrolled
+   (the detected signature of each page is kept), then their held-out genuine signatures and skilled
+   forgeries are verified in both modes, a never-enrolled writer's page is identified, and the documents
+   signed by one of them are listed.
+
+    python scripts/demo.py [--out outputs/demo] [--store outputs/demo/session/store.db]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import cv2
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TRAINING = {
+    "extractor": [
+        "experiment=quickstart",
+        "trainer.max_epochs=3",
+        "scheduler.milestones=[2]",
+        "evaluation=null",
+        "name=demo_extractor",
+    ],
+    "detector": [
+        "experiment=aossig_detection_fasterrcnn_cpu",
+        "data.source.num_pages=200",
+        "trainer.max_epochs=6",
+        "trainer.limit_train_batches=60",
+        "scheduler.milestones=[4]",
+        "name=demo_detector",
+    ],
+    "cleaner": ["experiment=signver_cleaner_cpu", "name=demo_cleaner"],
+}
+ENROLLED = (150, 151, 152, 153)
+STRANGER = 160
+PAGES_PER_WRITER = 4  # genuine samples 0..3 go on enrolment pages
+
+
+def train_model(role: str, out: Path) -> Path:
+    """Train one model with the experiment's config (cached: an existing checkpoint is reused)."""
+    ckpt = out / "models" / role / "checkpoints" / "last.ckpt"
+    if ckpt.is_file():
+        print(f"[demo] {role}: cached {ckpt}")
+        return ckpt
+    from hydra import compose, initialize_config_dir
+
+    from sigbench.runner.conf import conf_dir
+    from sigbench.runner.schema import register_schemas
+    from sigbench.runner.train import train
+
+    register_schemas()
+    folder = out / "models" / role
+    if folder.exists():
+        shutil.rmtree(folder)  # an interrupted run: start again
+    overrides = [
+        *TRAINING[role],
+        f"paths.root_dir={ROOT}",
+        f"paths.output_dir={folder}",
+        f"paths.cache_dir={out / '.cache'}",
+    ]
+    started = time.perf_counter()
+    with initialize_config_dir(config_dir=conf_dir(), version_base="1.3"):
+        cfg = compose("train", overrides=overrides)
+    train(cfg)
+    print(f"[demo] {role}: trained in {time.perf_counter() - started:.0f} s -> {ckpt}")
+    return ckpt
+
+
+def build_demo_bundle(out: Path, models: dict[str, Path]) -> Path:
+    from sigbench.service.bundle import build_bundle, calibrate_bundle, load_bundle
+    from sigbench.service.calibrate import calibrate, report_lines, synthetic_labelled
+    from sigbench.service.pipeline import Pipeline
+
+    path = out / "bundle"
+    if (path / "manifest.json").is_file():
+        print(f"[demo] bundle: cached {path}")
+        return path
+    started = time.perf_counter()
+    build_bundle(path, models["extractor"], models["detector"], models["cleaner"], description="make demo")
+    pipeline = Pipeline.from_bundle(load_bundle(path))
+    development = synthetic_labelled(pipeline, range(100, 125), genuine=8, forgeries=4)
+    held_out = synthetic_labelled(pipeline, range(125, 150), genuine=8, forgeries=4)
+    negatives = synthetic_labelled(pipeline, range(0, 100), genuine=1, forgeries=0).embeddings
+    calibration = calibrate(development, held_out, negatives, n_ref=5)
+    calibrate_bundle(path, calibration)
+    print(f"[demo] bundle: built and calibrated in {time.perf_counter() - started:.0f} s -> {path}")
+    for line in report_lines(calibration):
+        print(f"[demo]   {line}")
+    return path
+
+
+def write_pages(folder: Path) -> dict[str, list[Path]]:
+    """Enrolment pages (one genuine signature each), questioned pages, the stranger's page."""
+    from sigbench.service.synthetic import Signed, signed_page
+
+    folder.mkdir(parents=True, exist_ok=True)
+    pages: dict[str, list[Path]] = {}
+
+    def save(name: str, signatures: list[Signed], index: int) -> Path:
+        path = folder / f"{name}.png"
+        if not path.is_file():
+            cv2.imwrite(str(path), signed_page(signatures, index, seed=7).image[:, :, ::-1])
+        return path
+
+    index = 0
+    for writer in ENROLLED:
+        pages[f"enrol_{writer}"] = []
+        for sample in range(PAGES_PER_WRITER):
+            pages[f"enrol_{writer}"].append(save(f"enrol_{writer}_{sample}", [Signed(writer, sample)], index))
+            index += 1
+        pages[f"genuine_{writer}"] = [save(f"genuine_{writer}", [Signed(writer, 10)], index)]
+        pages[f"forgery_{writer}"] = [save(f"forgery_{writer}", [Signed(writer, 0, True)], index + 1)]
+        index += 2
+    pages["stranger"] = [save("stranger", [Signed(STRANGER, 0)], index)]
+    return pages
+
+
+def session(bundle_path: Path, store_path: Path, pages_dir: Path) -> None:
+    from sigbench.service.bundle import load_bundle
+    from sigbench.service.enrol import enrol
+    from sigbench.service.identify import documents_signed_by, identify, store_document
+    from sigbench.service.pipeline import Pipeline
+    from sigbench.service.store import open_store
+    from sigbench.service.verify import verify
+
+    bundle = load_bundle(bundle_path)
+    pipeline = Pipeline.from_bundle(bundle, score_threshold=0.3)
+    for suffix in ("", "-wal", "-shm", ".faiss", ".index"):
+        Path(f"{store_path}{suffix}").unlink(missing_ok=True)
+    store_path.parent.mkdir(parents=True, exist_ok=True)
+    pages = write_pages(pages_dir)
+    with open_store(str(store_path), bundle.fingerprint, bundle.embedding_dim) as store:
+        print("\n== enrol: the best detection of each page is kept as a reference")
+        for writer in ENROLLED:
+            documents = [pipeline.read_file(p, kind="page") for p in pages[f"enrol_{writer}"]]
+            chosen = [
+                max(d.signatures, key=lambda s: s.provenance.detector_score)
+                for d in documents
+                if d.signatures
+            ]
+            missed = [d.name for d in documents if not d.signatures]
+            result = enrol(
+                store,
+                bundle,
+                f"W{writer}",
+                chosen,
+                name=f"writer {writer}",
+                actor="demo",
+                documents=documents,
+            )
+            outliers = result.consistency.outliers if result.consistency else []
+            note = f" (no signature found on {', '.join(missed)})" if missed else ""
+            print(
+                f"  W{writer}: {result.n_references} references -> {result.status}"
+                f"{'' if not result.reason else ' (' + result.reason + ')'}; outliers {outliers}{note}"
+            )
+        print("\n== verify: held-out genuine signatures and skilled forgeries against their claimed writer")
+        for writer in ENROLLED:
+            for kind in ("genuine", "forgery"):
+                document = pipeline.read_file(pages[f"{kind}_{writer}"][0], kind="page")
+                store_document(store, bundle, document)
+                if not document.signatures:
+                    print(f"  W{writer} {kind:8s}: no signature detected on {document.name}")
+                    continue
+                for mode in ("distance", "wd_svm"):
+                    (decision, *_) = verify(
+                        store,
+                        bundle,
+                        f"W{writer}",
+                        document.signatures[:1],
+                        mode=mode,
+                        actor="demo",
+                        require_enrolled=False,
+                    )
+                    print(
+                        f"  W{writer} {kind:8s} {mode:8s}: {decision.outcome:6s} score {decision.score:+.3f} "
+                        f"(accept >= {decision.accept_threshold:+.3f}, "
+                        f"reject < {decision.reject_threshold:+.3f}) "
+                        f"best reference {decision.best_reference_id}"
+                    )
+        print("\n== identify: who signed these pages?")
+        for key in (f"genuine_{ENROLLED[0]}", f"genuine_{ENROLLED[2]}", "stranger"):
+            document = pipeline.read_file(pages[key][0], kind="page")
+            for result in identify(
+                store, bundle, document.signatures, k=3, actor="demo", enrolled_only=False
+            ):
+                top = ", ".join(f"{c.external_id} {c.score:.3f}" for c in result.candidates)
+                print(f"  {document.name}: {result.answer} [{top}] {result.reason}")
+        print(f"\n== search: documents signed by W{ENROLLED[1]} (accept or refer)")
+        for hit in documents_signed_by(store, bundle, f"W{ENROLLED[1]}"):
+            print(
+                f"  {hit.document_name} page {hit.page} box {[round(v) for v in hit.box]} "
+                f"score {hit.score:.3f} ({hit.outcome})"
+            )
+        print(f"\n[demo] audit log: {store.count_audit()} events; store {store_path}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "outputs" / "demo")
+    parser.add_argument("--train-only", action="store_true", help="stop after training the three models")
+    args = parser.parse_args(argv)
+    models = {role: train_model(role, args.out) for role in ("cleaner", "extractor", "detector")}
+    if args.train_only:
+        return 0
+    bundle = build_demo_bundle(args.out, models)
+    session(bundle, args.out / "session" / "store.db", args.out / "session" / "pages")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

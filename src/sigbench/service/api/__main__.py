@@ -1,0 +1,7 @@
+"""``python -m sigbench.service.api serve|keys ...`` (the same as ``sigbench-service serve|keys``)."""
+
+import sys
+
+from sigbench.service.api.commands import main
+
+sys.exit(main())
