@@ -59,7 +59,8 @@ CONFIGS = {
     "segment": "segment",
     "clean": "clean",
 }
-ARGPARSE_PROGRAMS = {"synthetic"}  # sigbench-synthetic: argparse, checked by its parser
+# argparse commands, checked by their own parsers: sigbench-synthetic, sigbench-service
+ARGPARSE_PROGRAMS = {"synthetic": "sigbench.cli.synthetic", "service": "sigbench.service.cli"}
 
 
 @dataclass(frozen=True)
@@ -504,7 +505,7 @@ def test_every_documented_command_composes(command: DocCommand, tmp_path) -> Non
         return
     command = with_user_folders(command, tmp_path)
     if command.program in ARGPARSE_PROGRAMS:
-        module = importlib.import_module(f"sigbench.cli.{command.program}")
+        module = importlib.import_module(ARGPARSE_PROGRAMS[command.program])
         module.build_parser().parse_args(list(command.args))  # exits with the parser's message if wrong
         return
     assert command.program in CONFIGS, f"{command}: unknown sigbench command {command.program!r}"
