@@ -36,3 +36,13 @@ def single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def no_hydra_run_left_over():
+    """A test that runs a Hydra main in-process leaves that run's config in Hydra's global ``HydraConfig``;
+    code that reads it (the overrides written to TensorBoard) must not see another test's run."""
+    yield
+    from hydra.core.hydra_config import HydraConfig
+
+    HydraConfig.instance().cfg = None

@@ -65,7 +65,9 @@ def _train(folder: Path) -> Path:
         f"hydra.run.dir={folder}",
         f"paths.cache_dir={CACHE / 'data'}",
     ]
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    # one thread: CPU training is reproducible only at a fixed thread count, and the decision tests assert
+    # what this extractor measured
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     done = subprocess.run(args, cwd=REPO, capture_output=True, text=True, env=env, timeout=600)
     ckpt = folder / "checkpoints" / "last.ckpt"
     if done.returncode != 0 or not ckpt.is_file():
