@@ -106,7 +106,7 @@ def auc(higher: np.ndarray, lower: np.ndarray) -> float:
             marks=pytest.mark.xfail(
                 strict=True,
                 reason="known weakness: with the exact sigver preprocessing the 6-epoch test extractor's "
-                "WD-SVM ranks genuine over skilled forgeries for 2 of 4 writers (a stronger extractor needed)",
+                "WD-SVM ranks genuine over skilled forgeries for 2 of 4 writers",
             ),
         ),
     ],
