@@ -7,6 +7,10 @@ on the synthesised pages, one page per forward pass vs batches, with a randomly 
 
     .venv/bin/python benchmarks/detect.py [--pages 24] [--workers 0 2] [--long-side 512] [--batch 4]
         [--architecture fasterrcnn --backbone mobilenet_v3_large] [--ckpt last.ckpt] [--device cpu]
+        [--levels 6] [--tile-size 640 --tile-overlap 192]
+
+``--levels 6`` times the bilevel business pages (:mod:`sigbench.documents.business`); ``--tile-size``
+runs the detector on overlapping tiles of the resized page (merged by ``merge_tile_detections``).
 """
 
 from __future__ import annotations
@@ -25,13 +29,13 @@ from sigbench.documents.synthesize import synthesize_dataset
 from sigbench.images import read_rgb
 
 
-def synthesis(out: Path, pages: int, workers: list[int]) -> Path:
+def synthesis(out: Path, pages: int, workers: list[int], levels: list[int]) -> Path:
     """Print pages/s per worker count; returns the last set written (the pages for the detection part)."""
     rates = {}
     for count in workers:
         target = out / f"w{count}"
         start = time.perf_counter()
-        synthesize_dataset(target, num_pages=pages, seed=0, num_workers=count, progress=False)
+        synthesize_dataset(target, num_pages=pages, levels=levels, seed=0, num_workers=count, progress=False)
         elapsed = time.perf_counter() - start
         rates[count] = pages / elapsed
         label = "in-process" if count == 0 else f"{count} workers"
@@ -54,11 +58,12 @@ def detection(args: argparse.Namespace, root: Path) -> None:
             args.architecture, ["signature"], args.backbone, min_size=args.long_side, max_size=args.long_side
         )
     detector = detector.to(device).eval()
-    detect_pages(detector, images[:2], long_side=args.long_side, batch_size=2, device=device)  # warm-up
+    shape = {"long_side": args.long_side, "tile_size": args.tile_size, "tile_overlap": args.tile_overlap}
+    detect_pages(detector, images[:2], batch_size=2, device=device, **shape)  # warm-up
     rates = {}
     for batch in (1, args.batch):
         start = time.perf_counter()
-        detect_pages(detector, images, long_side=args.long_side, batch_size=batch, device=device)
+        detect_pages(detector, images, batch_size=batch, device=device, **shape)
         elapsed = time.perf_counter() - start
         rates[batch] = len(images) / elapsed
         print(f"  detect_pages (batch {batch:>2}): {rates[batch]:6.2f} pages/s  ({elapsed:5.1f} s)")
@@ -75,12 +80,22 @@ def main() -> None:
     parser.add_argument("--backbone", default="mobilenet_v3_large")
     parser.add_argument("--ckpt", default=None)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--levels", type=int, nargs="+", default=[1, 2, 3, 4, 5])
+    parser.add_argument("--tile-size", type=int, default=None)
+    parser.add_argument("--tile-overlap", type=int, default=192)
     args = parser.parse_args()
-    print(f"document synthesis: {args.pages} pages (1000 x 707), cpus: {os.cpu_count()}")
+    print(
+        f"document synthesis: {args.pages} pages (long side 1000), levels {args.levels}, "
+        f"cpus: {os.cpu_count()}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
-        root = synthesis(Path(tmp), args.pages, args.workers)
+        root = synthesis(Path(tmp), args.pages, args.workers, args.levels)
         model = args.ckpt or f"{args.architecture} / {args.backbone}, untrained"
-        print(f"detection inference: {args.pages} pages, long side {args.long_side}, {model}, {args.device}")
+        tiles = f", tiles {args.tile_size} (overlap {args.tile_overlap})" if args.tile_size else ""
+        print(
+            f"detection inference: {args.pages} pages, long side {args.long_side}{tiles}, {model}, "
+            f"{args.device}"
+        )
         detection(args, root)
 
 

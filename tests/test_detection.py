@@ -369,6 +369,8 @@ DETECTION_EXPERIMENTS = {
     "aossig_detection_fcos_cpu": ("fcos", "resnet18", 1, "cpu"),
     "signverod_retinanet": ("retinanet", "resnet50", 4, "gpu"),
     "signverod_retinanet_cpu": ("retinanet", "resnet18", 4, "cpu"),
+    "tobacco_like_detection_fasterrcnn": ("fasterrcnn", "resnet50", 1, "gpu"),
+    "tobacco_like_detection_fasterrcnn_cpu": ("fasterrcnn", "mobilenet_v3_large", 1, "cpu"),
 }
 
 

@@ -115,3 +115,30 @@ def evaluate_quads(
     if orphans:
         raise ValueError(f"prediction files without ground truth in {gt_dir}: {', '.join(orphans[:5])}")
     return evaluate_pages(gt, pred, iou=iou, score_threshold=score_threshold)
+
+
+def average_precision_50(
+    gt: Mapping[str, Sequence[Annotation]], pred: Mapping[str, Sequence[Annotation]]
+) -> float:
+    """COCO-style mAP at IoU 0.5 (torchmetrics, pycocotools backend) over pages paired by key.
+
+    Uses every prediction whatever its score (AP integrates over thresholds) and the axis-aligned bounds of
+    the quads, as detectors trained on COCO / Tobacco800 boxes are scored in the literature. Class-agnostic
+    like the AOSSig metric. Imported lazily: the F-measure path needs no torch.
+    """
+    import torch
+    from torchmetrics.detection import MeanAveragePrecision
+
+    def boxes(annotations: Sequence[Annotation]) -> torch.Tensor:
+        return torch.tensor([a.bounds() for a in annotations], dtype=torch.float32).reshape(-1, 4)
+
+    metric = MeanAveragePrecision(box_format="xyxy", iou_type="bbox", iou_thresholds=[0.5])
+    preds, targets = [], []
+    for name, gt_page in gt.items():
+        found = list(pred.get(name, ()))
+        scores = torch.tensor([a.confidence for a in found], dtype=torch.float32)
+        zeros = torch.zeros(len(found), dtype=torch.int64)
+        preds.append({"boxes": boxes(found), "scores": scores, "labels": zeros})
+        targets.append({"boxes": boxes(gt_page), "labels": torch.zeros(len(gt_page), dtype=torch.int64)})
+    metric.update(preds, targets)
+    return max(0.0, float(metric.compute()["map_50"]))  # torchmetrics says -1 when there is no ground truth

@@ -42,6 +42,7 @@ from joblib import Parallel, delayed
 from sigbench.atomic import atomic_dir, remove_stale_temps
 from sigbench.cachekey import config_key, digest, module_sources
 from sigbench.data.synthetic.dataset import GENERATOR_VERSION
+from sigbench.documents.business import BUSINESS_LEVEL, business_page
 from sigbench.documents.capture import CAPTURES, simulate_capture, transform_points
 from sigbench.documents.fonts import NOT_TEXT_FONTS, font_book
 from sigbench.documents.formats import LABELS, Annotation, Page, to_yolo_lines, write_coco, write_quads
@@ -152,12 +153,18 @@ def synth_config(
     classes = _choice_list("classes", classes, LABELS)
     if "signature" not in classes:
         raise ValueError(f"classes: must include 'signature', got {classes}")
+    if BUSINESS_LEVEL in _plain(levels if not isinstance(levels, int) else [levels]) and classes != [
+        "signature"
+    ]:
+        raise ValueError(
+            f"levels: level {BUSINESS_LEVEL} pages annotate signatures only, got classes {classes}"
+        )
     template_paths = [str(Path(p).expanduser().resolve()) for p in _plain(templates or [])]
     for path in template_paths:
         load_labelme_template(path)  # fail now, naming the file, not in a worker
     return {
         "num_pages": num_pages,
-        "levels": sorted(_choice_list("levels", levels, sorted(LEVELS))),
+        "levels": sorted(_choice_list("levels", levels, [*sorted(LEVELS), BUSINESS_LEVEL])),
         "test_fraction": float(test_fraction),
         "fusions": _choice_list("fusions", fusions, FUSIONS),
         "capture": _choice_list("capture", capture, CAPTURES),
@@ -234,6 +241,9 @@ def synthesize_page(
     boxes; without them, initials and date slots of L3+ pages get unannotated handwriting (distractors).
     """
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(index), SYNTH_VERSION]))
+    if level == BUSINESS_LEVEL:  # bilevel business correspondence: its own layouts and capture
+        image, mask, found = business_page(rng, source, long_side=max(page_size))
+        return SynthPage(image, mask, found, page_name("alpha", level, "bilevel", 0, 0, index), level)
     spec = level_spec(level)
     fusion = fusions[int(rng.integers(len(fusions)))]
     preferred = [c for c in capture if c in spec.captures] or list(capture)
@@ -431,7 +441,8 @@ def synthesize_dataset(
     Args:
         out_dir: the set's folder; written under a temporary name and renamed when complete.
         num_pages: pages in all; page ``i`` has level ``levels[i % len(levels)]``.
-        levels: difficulty levels 1-5 (:mod:`sigbench.documents.templates`).
+        levels: difficulty levels 1-5 (:mod:`sigbench.documents.templates`) and 6, bilevel business
+            letters, memos and faxes (:mod:`sigbench.documents.business`).
         test_fraction: share of pages in ``test`` (chosen by the seed), the rest in ``training``.
         fusions: fusion modes drawn per page (``alpha``, ``poisson``, ``ink``).
         capture: capture modes (``none``, ``scan``, ``photo``), narrowed per level when possible.

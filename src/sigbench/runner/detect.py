@@ -3,7 +3,9 @@
 The detector is rebuilt from the config its checkpoint carries; page geometry (long side, tiling) defaults
 to what it was trained with, so a model trained on tiles of 300-dpi scans is applied the same way. With
 ``gt=`` (a folder of AOSSig label txt files) the predictions are scored at once with
-:func:`sigbench.detection.evaluate.evaluate_quads` at IoU 0.5 and 0.75 -- the two numbers AOSSig reports.
+:func:`sigbench.detection.evaluate.evaluate_pages` at IoU 0.5 and 0.75 -- the two numbers AOSSig reports --
+plus COCO mAP at IoU 0.5. ``gt`` may be AOSSig txt, GEDI XML (Tobacco800), a COCO json or YOLO txt
+(:func:`sigbench.detection.groundtruth.read_ground_truth`, detected unless ``gt_format`` names it).
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from omegaconf import DictConfig
 
 from sigbench.atomic import remove_stale_temps_in
 from sigbench.checkpoint_io import load_task
-from sigbench.detection.evaluate import evaluate_quads
+from sigbench.detection.evaluate import average_precision_50, evaluate_pages
+from sigbench.detection.groundtruth import GT_FORMATS, read_ground_truth
 from sigbench.detection.infer import detect_pages, iter_pages, write_page
-from sigbench.documents.formats import atomic_write_text
+from sigbench.documents.formats import FormatError, atomic_write_text, read_quads
 from sigbench.features.extract import pick_device
 from sigbench.images import DEFAULT_DPI, DEFAULT_MAX_PIXELS, gather_inputs, skipped_note, write_skipped
 from sigbench.runner.preflight import check_output
@@ -44,17 +47,43 @@ def geometry(cfg: DictConfig, trained: dict[str, Any]) -> dict[str, int | None]:
     }
 
 
-def score(pred_dir: Path, gt_dir: str, score_threshold: float) -> dict[str, float]:
-    """AOSSig P/R/F of the written txt files against ``gt_dir`` at each IoU of :data:`EVAL_IOUS`."""
-    if not Path(gt_dir).is_dir():
-        raise ConfigError(f"gt: {gt_dir} is not a folder of label txt files")
+def page_sizes(pred_dir: Path) -> dict[str, tuple[int, int]]:
+    """``{stem: (width, height)}`` from the per-page json files :func:`write_page` wrote (YOLO needs them)."""
+    sizes = {}
+    for path in sorted(pred_dir.glob("*.json")):
+        record = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(record, dict) and "width" in record and "height" in record:
+            sizes[path.stem] = (int(record["width"]), int(record["height"]))
+    return sizes
+
+
+def score(
+    pred_dir: Path, gt: str, score_threshold: float, gt_format: str = "auto", stems: list[str] | None = None
+) -> dict[str, float]:
+    """AOSSig P/R/F at each IoU of :data:`EVAL_IOUS` and mAP50 of the predictions in ``pred_dir``.
+
+    ``stems`` are the pages this run wrote (default: every ``*.txt`` of ``pred_dir``); each must have ground
+    truth -- a page missing from ``gt`` almost always means mismatched names, which would skew the scores.
+    Ground-truth pages that were not run are left out, so a subset of a collection can be scored.
+    """
+    try:
+        truth = read_ground_truth(gt, gt_format, sizes=page_sizes(pred_dir))
+    except (FileNotFoundError, FormatError, ValueError) as exc:
+        raise ConfigError(str(exc)) from None
+    stems = sorted(p.stem for p in pred_dir.glob("*.txt")) if stems is None else stems
+    missing = [s for s in stems if s not in truth]
+    if missing:
+        raise ConfigError(f"gt: {gt} has no ground truth for pages {', '.join(missing[:5])}")
+    pred = {s: read_quads(pred_dir / f"{s}.txt") for s in stems}
+    truth = {s: truth[s] for s in stems}
     metrics: dict[str, float] = {}
     for iou in EVAL_IOUS:
-        result = evaluate_quads(gt_dir, pred_dir, iou=iou, score_threshold=score_threshold)
+        result = evaluate_pages(truth, pred, iou=iou, score_threshold=score_threshold)
         tag = f"{round(iou * 100):d}"
         metrics.update({f"{k}@{tag}": result[k] for k in ("precision", "recall", "fmeasure")})
         metrics.update({f"matched@{tag}": result["matched"], f"num_pred@{tag}": result["num_pred"]})
         metrics["num_gt"] = result["num_gt"]
+    metrics["map@50"] = average_precision_50(truth, pred)
     return metrics
 
 
@@ -75,7 +104,13 @@ def detect(cfg: DictConfig) -> dict[str, Any]:
     classes = list(detector.classes)
     shape = geometry(cfg, config.get("data", {}))
     remove_stale_temps_in(out_dir)  # what a killed earlier run left in its output folder
+    gt_format = str(cfg.get("gt_format", "auto"))
+    if gt_format not in GT_FORMATS:
+        raise ConfigError(f"gt_format: {gt_format!r}, expected one of {GT_FORMATS}")
+    if cfg.get("gt") and not Path(str(cfg.gt)).exists():
+        raise ConfigError(f"gt: {cfg.gt} does not exist")
     pages = counts = 0
+    stems: list[str] = []
     chunk: list[tuple[str, str, Any]] = []
 
     def flush() -> None:
@@ -96,6 +131,7 @@ def detect(cfg: DictConfig) -> dict[str, Any]:
                 cfg.annotated,
             )
             counts += written["kept"]
+            stems.append(stem)
         pages += len(chunk)
         chunk.clear()
 
@@ -107,7 +143,7 @@ def detect(cfg: DictConfig) -> dict[str, Any]:
         flush()
     metrics: dict[str, float] = {}
     if cfg.get("gt"):
-        metrics = score(out_dir, cfg.gt, cfg.score_threshold)
+        metrics = score(out_dir, str(cfg.gt), cfg.score_threshold, gt_format, stems)
         atomic_write_text(out_dir / "metrics.json", json.dumps(metrics, indent=1) + "\n")
     write_skipped(out_dir, checked.skipped)
     notes = {"pages": str(pages), f"boxes >= {cfg.score_threshold}": str(counts), "output": str(out_dir)}

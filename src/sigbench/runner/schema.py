@@ -119,7 +119,8 @@ class DetectSchema:
     ckpt: str = "???"  # a sigbench detection checkpoint (model and page geometry from its config)
     input: str = "???"  # an image, a PDF or a folder of them
     output: str = "???"  # folder for <stem>.json / .txt / _annotated.jpg and crops/
-    gt: str | None = None  # folder of AOSSig label txt files: score the predictions at IoU 0.5 and 0.75
+    gt: str | None = None  # AOSSig txt / GEDI xml / YOLO folder or COCO json: F@0.5, F@0.75, mAP50
+    gt_format: str = "auto"  # auto | aossig | gedi | coco | yolo
     batch_size: int = 4
     device: str = "auto"
     dpi: int = 200
