@@ -38,6 +38,9 @@ def reset_peak():  # Linux: writing 5 to clear_refs resets the peak RSS (VmHWM) 
     with open("/proc/self/clear_refs", "w") as fh:
         fh.write("5")
 
+# warm-up: one writer first, so one-off costs (lazy imports, bytecode compiled in a fresh install, worker
+# start-up) are not counted; what is measured next is what could grow with the population
+generate_population(sys.argv[1] + "_warm", 1, 1, 1, seed=9, img_size={img}, num_workers=int(sys.argv[2]))
 reset_peak()
 before = status("VmRSS")
 generate_population(sys.argv[1], {writers}, 1, 1, seed=9, img_size={img}, num_workers=int(sys.argv[2]))
