@@ -9,7 +9,7 @@
 * clean HParams: the experiment name and the flat hyper-parameters without Hydra's ``_target_`` /
   ``_partial_`` keys or absolute paths (which differ per machine and say nothing about the recipe).
 
-Score histograms and ROC / DET curves per epoch are written by the tasks and the external validation sets
+Score histograms and ROC / DET curves per epoch come from the tasks and the external validation sets
 (:meth:`sigbench.features.tasks.base.FeatureTask.log_score_figures`).
 """
 
