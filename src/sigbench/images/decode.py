@@ -247,6 +247,8 @@ def decode_page(
             pixels = _eight_bit(image, path)
     except ImageReadError:
         raise
+    except Image.DecompressionBombError as err:
+        raise ImageTooLargeError(f"{name_of(path)}: page {index + 1} is too large ({err})") from None
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as err:
         reason = f"{type(err).__name__}: {err}"
         raise ImageReadError(

@@ -34,7 +34,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from sigbench.atomic import atomic_path, atomic_write_text, remove_stale_temps_in
+from sigbench.atomic import atomic_path, atomic_write_text, remove_stale_temps, remove_stale_temps_in
 from sigbench.checkpoint_io import FEATURES, load_task, read_checkpoint_config
 from sigbench.cleaning.apply import clean_image_list, clean_images
 from sigbench.cleaning.noise import Clutter, clutter_dataset
@@ -119,6 +119,7 @@ def clean_dataset_file(
     model: nn.Module, path: Path, output: Path, batch_size: int = 32, device: str = "cpu"
 ) -> Path:
     """A sigver npz / dataset folder with every image cleaned (labels and names unchanged)."""
+    remove_stale_temps(output)  # what a killed earlier run of this output left beside it
     ds = load_dataset(path)
     x = clean_images(model, np.asarray(ds.x), batch_size, pick_device(device))
     cleaned = SignatureDataset(x, ds.y, ds.yforg, ds.user_mapping, ds.filenames, ds.source, str(output))

@@ -16,7 +16,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch.nn import functional as F
 
-from sigbench.atomic import atomic_write
+from sigbench.atomic import atomic_write, remove_stale_temps
 from sigbench.checkpoint_io import FEATURES, load_task
 from sigbench.data.transforms import center_offsets, to_model_input
 from sigbench.features.extract import embed_images, pick_device
@@ -45,6 +45,7 @@ def save_embeddings(path: Path, features: np.ndarray, ds: object, index: np.ndar
         "user_mapping": np.asarray(ds.user_mapping).astype(str),
         "filenames": np.asarray(ds.filenames)[index].astype(str),
     }
+    remove_stale_temps(path)  # what a killed earlier run of this output left beside it
     return atomic_write(path, lambda fh: np.savez(fh, **arrays))
 
 
