@@ -198,6 +198,51 @@ def draw_stamp(
     return _colored_patch(rng, (diameter, diameter), color), alpha  # type: ignore[arg-type]
 
 
+#: First lines of rectangular office stamps (a date line follows).
+BOX_STAMP_WORDS: tuple[str, ...] = ("RECEIVED", "FILED", "COPY", "ANSWERED", "ACKNOWLEDGED", "RECEIVED BY")
+
+
+def draw_box_stamp(
+    rng: np.random.Generator,
+    height: int,
+    lines: tuple[str, ...] | None = None,
+    color: tuple[int, int, int] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A rectangular office stamp -- ``RECEIVED`` over a date, in a frame: ``(rgb uint8, alpha float32)``.
+
+    The kind a mail room presses on incoming letters; ``height`` is the stamp's height in pixels (the width
+    follows the text). ``lines`` default to a word of :data:`BOX_STAMP_WORDS` and a date like ``MAR 12
+    1994``. Same uneven ink texture as :func:`draw_stamp`.
+    """
+    height = int(height)
+    if height < 12:
+        raise ValueError(f"height: a box stamp needs at least 12 px, got {height}")
+    if lines is None:
+        month = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+        date = f"{month[int(rng.integers(12))]} {int(rng.integers(1, 29))} {int(rng.integers(1960, 2000))}"
+        lines = (BOX_STAMP_WORDS[int(rng.integers(len(BOX_STAMP_WORDS)))], date)
+    color = _pick_color(rng, STAMP_COLORS) if color is None else tuple(int(c) for c in color)  # type: ignore[assignment]
+    scale = 2
+    font_px = max(6, int(height * scale / (len(lines) * 1.5 + 0.6)))
+    font = text_font(rng, font_px)
+    widths = [font.getlength(line) if hasattr(font, "getlength") else font_px * len(line) for line in lines]
+    pad = font_px * 0.5
+    size = (int(max(widths) + 2 * pad), height * scale)
+    canvas = Image.new("L", size, 0)
+    draw = ImageDraw.Draw(canvas)
+    frame = max(2, int(font_px * rng.uniform(0.08, 0.16)))
+    draw.rectangle(
+        (frame // 2, frame // 2, size[0] - 1 - frame // 2, size[1] - 1 - frame // 2), outline=255, width=frame
+    )
+    step = (size[1] - 2 * frame) / len(lines)
+    for i, (line, width) in enumerate(zip(lines, widths, strict=True)):
+        draw.text(((size[0] - width) / 2, frame + step * (i + 0.5)), line, fill=255, font=font, anchor="lm")
+    small = canvas.resize((max(4, size[0] // scale), height), Image.LANCZOS)
+    coverage = np.asarray(small, dtype=np.float32) / 255.0
+    alpha = _ink_texture(rng, coverage, strength=float(rng.uniform(0.75, 0.95)))
+    return _colored_patch(rng, coverage.shape, color), alpha  # type: ignore[arg-type]
+
+
 def draw_fingerprint(
     rng: np.random.Generator, size: int, color: tuple[int, int, int] | None = None
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -135,7 +135,7 @@ def synth_config(
     capture: Sequence[str] = ("scan", "photo"),
     classes: Sequence[str] = ("signature",),
     page_size: str | Sequence[int] = "default",
-    source: str | Mapping[str, Any] = "synthetic",
+    source: str | Mapping[str, Any] | SignatureSource = "synthetic",
     templates: Sequence[str] | None = None,
     random_places: int = 0,
     bilevel: bool = False,
@@ -159,6 +159,7 @@ def synth_config(
         raise ValueError(
             f"levels: level {BUSINESS_LEVEL} pages annotate signatures only, got classes {classes}"
         )
+    made = make_source(_plain(source))  # a missing or refused folder fails here, before any page
     template_paths = [str(Path(p).expanduser().resolve()) for p in _plain(templates or [])]
     for path in template_paths:
         load_labelme_template(path)  # fail now, naming the file, not in a worker
@@ -170,8 +171,8 @@ def synth_config(
         "capture": _choice_list("capture", capture, CAPTURES),
         "classes": [c for c in LABELS if c in classes],
         "page_size": list(resolve_page_size(page_size)),
-        "source": make_source(_plain(source)).config(),
-        "source_spec": _plain(source),
+        "source": made.config(),
+        "source_spec": made.config() if made is source else _plain(source),
         "templates": template_paths,
         "random_places": random_places,
         "bilevel": bool(bilevel),
@@ -427,7 +428,7 @@ def synthesize_dataset(
     capture: Sequence[str] = ("scan", "photo"),
     classes: Sequence[str] = ("signature",),
     page_size: str | Sequence[int] = "default",
-    source: str | Mapping[str, Any] = "synthetic",
+    source: str | Mapping[str, Any] | SignatureSource = "synthetic",
     templates: Sequence[str] | None = None,
     random_places: int = 0,
     bilevel: bool = False,
@@ -448,7 +449,8 @@ def synthesize_dataset(
         capture: capture modes (``none``, ``scan``, ``photo``), narrowed per level when possible.
         classes: ``signature`` plus any of ``initials``, ``redaction``, ``date`` (SignVerOD).
         page_size: ``"default"`` (1000 x 707), ``"a4_300dpi"`` or ``[H, W]``.
-        source: ``"synthetic"``, ``{"synthetic": {...}}`` or ``{"folder": PATH}`` (:func:`make_source`).
+        source: ``"synthetic"``, ``{"synthetic": {...}}``, ``{"folder": PATH}``, ``{"scans": {...}}``,
+            ``{"mixture": {...}}`` (:func:`make_source`) or a source object (a ``_target_`` node).
         templates: labelme JSON files to use instead of generated templates.
         random_places: extra signatures per page at random free places (slot label ``bg``).
         bilevel: black-and-white pages (Otsu) after capture.
@@ -494,10 +496,22 @@ def synthesize_dataset(
 
 def _code_digest() -> str:
     """Hash of the page-making code and of the fonts found: either changes the pages, so the cache key."""
-    from sigbench.documents import capture, fusion, handwriting, sources, stamps, templates, typeset
+    from sigbench.documents import (
+        business,
+        capture,
+        fusion,
+        handwriting,
+        lookalikes,
+        sources,
+        stamps,
+        templates,
+        typeset,
+    )
 
     this = sys.modules[__name__]
-    code = module_sources(capture, fusion, handwriting, sources, stamps, templates, typeset, this)
+    code = module_sources(
+        business, capture, fusion, handwriting, lookalikes, sources, stamps, templates, typeset, this
+    )
     fonts = ["\n".join(p.name for p in font_book(script).paths) for script in ("latin", "chinese")]
     return digest(*code, *fonts, repr(NOT_TEXT_FONTS))
 
@@ -516,7 +530,7 @@ def load_or_synthesize(
     capture: Sequence[str] = ("scan", "photo"),
     classes: Sequence[str] = ("signature",),
     page_size: str | Sequence[int] = "default",
-    source: str | Mapping[str, Any] = "synthetic",
+    source: str | Mapping[str, Any] | SignatureSource = "synthetic",
     templates: Sequence[str] | None = None,
     random_places: int = 0,
     bilevel: bool = False,

@@ -432,13 +432,17 @@ def free_box(
     avoid: list[Box],
     margin: int = 4,
     tries: int = 60,
+    region: Box | None = None,
 ) -> Box | None:
-    """A random ``width`` x ``height`` box inside a page of ``size`` (H, W) overlapping none of ``avoid``."""
+    """A random ``width`` x ``height`` box inside a page of ``size`` (H, W) overlapping none of ``avoid``
+    (each grown by ``margin``); inside ``region`` ``(x0, y0, x1, y1)`` of the page when one is given."""
     h, w = size
-    if width >= w or height >= h:
+    rx0, ry0, rx1, ry1 = (0, 0, w, h) if region is None else region
+    rx0, ry0, rx1, ry1 = max(int(rx0), 0), max(int(ry0), 0), min(int(rx1), w), min(int(ry1), h)
+    if width >= rx1 - rx0 or height >= ry1 - ry0:
         return None
     for _ in range(tries):
-        x, y = int(rng.integers(0, w - width)), int(rng.integers(0, h - height))
+        x, y = int(rng.integers(rx0, rx1 - width)), int(rng.integers(ry0, ry1 - height))
         box = (x, y, x + width, y + height)
         if not any(overlaps(box, other, margin) for other in avoid):
             return box
