@@ -3,6 +3,7 @@ their weights and deterministic from the page's generator, Tobacco800 refused, r
 
 from __future__ import annotations
 
+import json
 import pickle
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from sigbench.documents.sources import (
     SyntheticSource,
     make_source,
 )
+from sigbench.documents.synthesize import synth_config
 from tests.helpers import SHARED_DATA
 from tests.train_helpers import compose_train
 
@@ -194,6 +196,12 @@ def test_mixture_is_deterministic_picklable_and_describes_itself(tmp_path: Path)
     assert config["kind"] == "mixture" and config["weights"] == [0.5, 0.5]
     assert config["sources"][0]["style"] == "western" and config["sources"][1]["kind"] == "scans"
     assert SyntheticSource().config().get("style") is None  # classic keys are unchanged
+    as_object = synth_config(2, levels=[6], source=mixture)  # a source built from a _target_ node
+    assert as_object["source"] == as_object["source_spec"] == config
+    assert json.loads(json.dumps(as_object)) == as_object  # the set's config file can hold it
+    assert synth_config(2, levels=[6], source=spec)["source"] == config
+    with pytest.raises(FileNotFoundError, match="absent"):  # before any page is made
+        synth_config(2, levels=[6], source={"scans": {"path": str(tmp_path / "absent")}})
 
 
 def test_mixture_rejects_bad_weights() -> None:

@@ -19,8 +19,16 @@ from sigbench.documents.formats import (
     write_quads,
 )
 from sigbench.documents.fusion import FUSIONS, fuse
-from sigbench.documents.sources import FolderSource, SignatureSample, SyntheticSource, ink_mask, make_source
-from sigbench.documents.stamps import draw_fingerprint, draw_stamp
+from sigbench.documents.sources import (
+    FolderSource,
+    MixtureSource,
+    ScanSource,
+    SignatureSample,
+    SyntheticSource,
+    ink_mask,
+    make_source,
+)
+from sigbench.documents.stamps import draw_box_stamp, draw_fingerprint, draw_stamp
 from sigbench.documents.synthesize import load_or_synthesize, synthesize_dataset, synthesize_page
 from sigbench.documents.templates import (
     KINDS,
@@ -40,11 +48,14 @@ __all__ = [
     "Annotation",
     "FolderSource",
     "FormatError",
+    "MixtureSource",
     "Page",
+    "ScanSource",
     "SignatureSample",
     "Slot",
     "SyntheticSource",
     "Template",
+    "draw_box_stamp",
     "draw_fingerprint",
     "draw_stamp",
     "from_coco",
