@@ -324,11 +324,20 @@ class _Marks:
         self.ink |= fused.mask
 
     def place(
-        self, rng: np.random.Generator, gray: np.ndarray, width: int, region: Box | None = None
+        self,
+        rng: np.random.Generator,
+        gray: np.ndarray,
+        width: int,
+        height: int | None = None,
+        region: Box | None = None,
     ) -> None:
-        """Paste ``gray`` scaled to ``width`` at a free place (inside ``region`` when given)."""
-        height = max(6, int(width * gray.shape[0] / max(gray.shape[1], 1)))
-        box = free_box(rng, self.ink.shape, max(6, width), height, self.avoid, self.gap, region=region)
+        """Paste ``gray`` into a free ``width`` x ``height`` box (the height follows the mark's aspect when
+        not given), inside ``region`` when given."""
+        if height is None:
+            height = int(width * gray.shape[0] / max(gray.shape[1], 1))
+        box = free_box(
+            rng, self.ink.shape, max(6, width), max(6, height), self.avoid, self.gap, region=region
+        )
         self.paste(rng, gray, box)
 
     def stamp(self, rng: np.random.Generator, rgb: np.ndarray, alpha: np.ndarray) -> None:
@@ -358,17 +367,8 @@ def _lookalikes(
         length = int(h * rng.uniform(0.12, 0.22))
         if rng.random() < BATES_VERTICAL_P:  # up the right edge, read from the bottom
             turned = np.ascontiguousarray(np.rot90(number))
-            girth = max(6, int(length * turned.shape[1] / turned.shape[0]))
-            box = free_box(
-                rng,
-                (h, w),
-                girth,
-                length,
-                avoid,
-                marks.gap,
-                region=(int(w * 0.9), int(h * 0.3), w - 2, h - 2),
-            )
-            marks.paste(rng, turned, box)
+            girth = int(length * turned.shape[1] / turned.shape[0])
+            marks.place(rng, turned, girth, length, region=(int(w * 0.9), int(h * 0.3), w - 2, h - 2))
         else:
             marks.place(rng, number, length, region=(w // 2, int(h * 0.9), w - 2, h - 2))
     if rng.random() < STAMP_P:
