@@ -43,9 +43,9 @@ ASPECT_RANGE = (0.75, 0.80)
 #: Signature width as a fraction of the page width on tobacco800_dev: 5/50/95 % = 0.10 / 0.23 / 0.36.
 SIGNATURE_WIDTH = (0.23, 0.075, 0.08, 0.42)  # mean, sd, low, high of a clipped normal
 SIGNED_FRACTION = 0.62  # 122 of the 200 tobacco800_dev pages carry a signature
-# Look-alikes (unannotated). Rates counted by eye on 25 tobacco800_dev pages (every fourth of the tuning
-# half, docs/detection_real.md): they are the marks a detector trained on typed letters alone calls
-# signatures, so pages must show them about as often as the archive does.
+# Look-alikes (unannotated). Rates counted by eye on thumbnails of 25 tobacco800_dev pages (every fourth of
+# the tuning half, docs/detection_real.md; rough counts): they are the marks a detector trained on typed
+# letters alone calls signatures, so pages must show them about as often as the archive does.
 #: A Bates / document-control number: on 12 of the 25 pages (the litigation archive numbers every page).
 BATES_P = 0.5
 #: Of those, the share running up the right edge (turned 90 degrees); the rest sit at the bottom right.
