@@ -24,24 +24,37 @@ from filelock import FileLock
 
 from tests.helpers import REPO
 
-# 40 synthetic writers ("easy" difficulty): 0..30 train the extractor; calibration, enrolment and strangers
-# use later writers.
+# The test extractor: SigNet-thin trained SigNet-F style (writer classes plus a skilled-forgery output,
+# lambda 0.5) on 70 synthetic writers of the training population (seed 2017, "easy"); writers 70..80 give the
+# per-epoch EER. Everything the tests enrol, calibrate on or query is drawn from population seed 0, so no
+# test writer was trained on. Measured on three training seeds (one thread), the flow
+# tests' skilled-forgery AUC was 0.68-0.71 (distance) and 0.82-0.90 (WD-SVM); plain SigNet on 30 writers
+# gave 0.59-0.70 and 0.72, too close to the assertions for another machine's floating point.
 TRAINING = [
     "experiment=smoke",
-    "data.dataset.num_writers=40",
-    "data.dataset.genuine_per_writer=10",
-    "data.dataset.forgeries_per_writer=2",
+    "data.dataset.num_writers=80",
+    "data.dataset.genuine_per_writer=12",
+    "data.dataset.forgeries_per_writer=4",
     "data.dataset.difficulty=easy",
-    "data.train_users=[0,30]",
-    "data.holdout_users=[30,40]",
+    "data.train_users=[0,70]",
+    "data.holdout_users=[70,80]",
+    "data.include_forgeries=true",
+    "loss=signet_f",
+    "loss.lamb=0.5",
+    "optimizer.lr=0.01",
+    "scheduler=multistep",
+    "scheduler.milestones=[4,5]",
     "trainer.max_epochs=6",
 ]
+# Extra training overrides, to check that the decision tests hold for another extractor than this machine's
+# (e.g. SIGBENCH_TEST_EXTRACTOR_OVERRIDES="seed=1" make test); they are part of the cache key.
+TRAINING += os.environ.get("SIGBENCH_TEST_EXTRACTOR_OVERRIDES", "").split()
 CALIBRATION = {
-    "development": (40, 48),
-    "held_out": (48, 54),
+    "development": (40, 54),
+    "held_out": (54, 60),
     "negatives": (0, 20),
     "genuine": 6,
-    "forgeries": 3,
+    "forgeries": 5,
 }
 CACHE = REPO / "outputs" / ".cache" / "service_tests"
 
@@ -75,6 +88,12 @@ def _train(folder: Path) -> Path:
             f"training the test extractor failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
         )
     return ckpt
+
+
+def bundle_is_cached() -> bool:
+    """Whether :func:`calibrated_bundle` would return at once."""
+    root = CACHE / _key(TRAINING)
+    return (root / f"bundle-{_key([CALIBRATION, CALIBRATION_VERSION])}" / "manifest.json").is_file()
 
 
 def calibrated_bundle() -> Path:
@@ -162,3 +181,7 @@ def write_signed_page(
     cv2.imwrite(str(path), page.image[:, :, ::-1])
     detector.add(page.image, [box for _, box in annotation_boxes(page)])
     return path
+
+
+if __name__ == "__main__":  # the early build started by tests/conftest.py
+    print(calibrated_bundle())
