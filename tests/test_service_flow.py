@@ -127,8 +127,9 @@ def test_verification_separates_genuine_from_forgeries(world, mode):
             (decision,) = verify(store, bundle, f"W{writer}", document.signatures, mode, actor="test")
             into.append(decision)
     g, f, r = (np.array([d.score for d in group]) for group in (genuine, skilled, random))
-    per_writer = [g[2 * i : 2 * i + 2].mean() > f[2 * i : 2 * i + 2].mean() for i in range(len(WRITERS))]
-    assert sum(per_writer) >= len(WRITERS) - 2, (mode, g, f)
+    # per writer (2 genuine x 2 forgeries each), averaged: 0.81-0.94 measured (four extractors)
+    per_writer = np.mean([auc(g[2 * i : 2 * i + 2], f[2 * i : 2 * i + 2]) for i in range(len(WRITERS))])
+    assert per_writer >= 0.7, (mode, g, f)
     assert auc(g, f) >= SKILLED_AUC[mode], (mode, g, f)
     assert auc(g, r) >= 0.93, (mode, g, r)  # three training seeds: 0.97-1.0
     assert not any(d.outcome == "accept" for d in random), (mode, r, bundle.thresholds(mode))
@@ -183,16 +184,24 @@ def test_documents_signed_by_finds_the_right_pages(world, tmp_path):
     hits = documents_signed_by(store, bundle, f"W{target}")
     names = {h.document_name for h in hits}
     assert {f"genuine_{target}.png", "mixed.png"} <= names
-    own = {f"genuine_{target}.png", "mixed.png", *(f"enrol_{target}_{s}.png" for s in range(ENROL_PAGES))}
-    others = [h for h in hits if h.document_name not in own]
-    # another writer's page may reach the reject threshold (FRR <= 1 % leaves some random forgeries above
-    # it): it is then only referred, and ranked below every page the writer signed
-    assert all(h.outcome == "refer" for h in others), others
-    is_own = [h.document_name in own for h in hits]  # best first
-    assert is_own == sorted(is_own, reverse=True), hits
-    mixed_hit = next(h for h in hits if h.document_name == "mixed.png")
     own_box = pipeline.read_file(mixed, kind="page").signatures[1].provenance.box
-    assert np.allclose(mixed_hit.box, own_box, atol=0.01)
+
+    def signed_by_target(hit) -> bool:  # the mixed page also carries WRITERS[2]'s signature
+        if hit.document_name == "mixed.png":
+            return np.allclose(hit.box, own_box, atol=0.01)
+        return hit.document_name in {
+            f"genuine_{target}.png",
+            *(f"enrol_{target}_{s}.png" for s in range(ENROL_PAGES)),
+        }
+
+    mixed_hits = [h for h in hits if h.document_name == "mixed.png" and signed_by_target(h)]
+    assert len(mixed_hits) == 1, hits
+    # another writer's signature may reach the reject threshold (FRR <= 1 % leaves some random forgeries
+    # above it): it is then only referred, and ranked below every signature of the writer
+    others = [h for h in hits if not signed_by_target(h)]
+    assert all(h.outcome == "refer" for h in others), others
+    is_own = [signed_by_target(h) for h in hits]  # best first
+    assert is_own == sorted(is_own, reverse=True), hits
 
 
 def test_page_proposals_keep_only_the_chosen_signature(world, tmp_path):
