@@ -21,8 +21,9 @@ venv: $(STAMP)  ## create .venv and install sigbench (editable) with every extra
 run: $(STAMP)  ## train the quickstart experiment on built-in synthetic writers and print its results
 	$(BIN)/sigbench-train experiment=quickstart
 
-test: $(STAMP)  ## run the test suite
-	$(BIN)/python -m pytest -q
+TEST_WORKERS ?= 2
+test: $(STAMP)  ## run the test suite in TEST_WORKERS processes (a test file stays on one)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(STAMP)  ## ruff check + format check
 	$(BIN)/ruff check src tests benchmarks

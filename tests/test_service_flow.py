@@ -1,7 +1,7 @@
 """End to end on synthesised pages whose writers are known: enrol, verify, identify, search, delete.
 
-The extractor is a small SigNet-thin trained on synthetic writers 0..30 (cached, see
-``tests/service_helpers.py``); enrolled writers (60..63), calibration writers (40..54) and strangers (70..)
+The extractor is a small SigNet-thin trained SigNet-F style on another synthetic population (cached, see
+``tests/service_helpers.py``); enrolled writers (60..67), calibration writers (40..60) and strangers (70..)
 are all unseen in training. Pages are synthesised documents with one form signature, and detection uses
 the synthesiser's boxes (:class:`tests.service_helpers.AnnotatedDetector`).
 """
@@ -26,7 +26,7 @@ from sigbench.service.verify import verify
 from tests.helpers import REPO
 from tests.service_helpers import DIFFICULTY, calibrated_bundle, page_pipeline, write_signed_page
 
-WRITERS = (60, 61, 62, 63)
+WRITERS = (60, 61, 62, 63, 64, 65, 66, 67)
 STRANGERS = (70, 71)
 ENROL_PAGES = 5  # genuine samples 0..4 on enrolment pages; 8, 9 are the questioned genuine ones
 
@@ -97,25 +97,18 @@ def auc(higher: np.ndarray, lower: np.ndarray) -> float:
     return float((higher[:, None] > lower[None, :]).mean() + 0.5 * (higher[:, None] == lower[None, :]).mean())
 
 
-@pytest.mark.parametrize(
-    "mode",
-    [
-        "distance",
-        pytest.param(
-            "wd_svm",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="known weakness: with the exact sigver preprocessing the 6-epoch test extractor's "
-                "WD-SVM ranks genuine over skilled forgeries for 2 of 4 writers",
-            ),
-        ),
-    ],
-)
+# Lowest skilled-forgery AUC (pooled over writers) each mode must reach: below what three training seeds of
+# the test extractor gave (distance 0.68-0.71, WD-SVM 0.82-0.90, see tests/service_helpers.py), well above
+# chance (0.5). The WD-SVM, trained against other writers at enrolment, is the stronger mode, as published.
+SKILLED_AUC = {"distance": 0.6, "wd_svm": 0.72}
+
+
+@pytest.mark.parametrize("mode", ["distance", "wd_svm"])
 def test_verification_separates_genuine_from_forgeries(world, mode):
     """Held-out genuine signatures against skilled forgeries of the same writer and against other
-    writers' signatures (random forgeries), in both modes.
+    writers' signatures (random forgeries), in both modes, for eight enrolled writers.
 
-    The test extractor is tiny (6 CPU epochs, 30 writers): per writer its genuine scores are above the
+    The test extractor is small (6 CPU epochs on 70 writers): per writer its genuine scores are above the
     skilled forgeries', but pooled over writers (one global threshold) skilled forgeries are only partly
     separated; random forgeries are separated almost perfectly. Both are asserted as measured, with margin.
     """
@@ -134,12 +127,15 @@ def test_verification_separates_genuine_from_forgeries(world, mode):
             (decision,) = verify(store, bundle, f"W{writer}", document.signatures, mode, actor="test")
             into.append(decision)
     g, f, r = (np.array([d.score for d in group]) for group in (genuine, skilled, random))
-    per_writer = [g[2 * i : 2 * i + 2].mean() > f[2 * i : 2 * i + 2].mean() for i in range(len(WRITERS))]
-    assert sum(per_writer) >= len(WRITERS) - 1, (mode, g, f)
-    assert auc(g, f) >= 0.65, (mode, g, f)  # chance is 0.5
-    assert auc(g, r) >= 0.95, (mode, g, r)
+    # per writer (2 genuine x 2 forgeries each), averaged: 0.81-0.94 measured (four extractors)
+    per_writer = np.mean([auc(g[2 * i : 2 * i + 2], f[2 * i : 2 * i + 2]) for i in range(len(WRITERS))])
+    assert per_writer >= 0.7, (mode, g, f)
+    assert auc(g, f) >= SKILLED_AUC[mode], (mode, g, f)
+    assert auc(g, r) >= 0.93, (mode, g, r)  # three training seeds: 0.97-1.0
     assert not any(d.outcome == "accept" for d in random), (mode, r, bundle.thresholds(mode))
-    assert sum(d.outcome == "reject" for d in genuine) <= 1, (mode, g, bundle.thresholds(mode))
+    # the reject threshold targets FRR <= 1 % on 14 development writers; 16 held-out genuine signatures
+    # measured 0-1 rejections
+    assert sum(d.outcome == "reject" for d in genuine) <= 2, (mode, g, bundle.thresholds(mode))
     d = genuine[0]
     assert set(d.reference_scores) == {r.id for r in store.list_references(d.external_id)}
     assert d.best_reference_id == max(d.reference_scores, key=d.reference_scores.get)
@@ -156,14 +152,15 @@ def test_identify_names_the_writer_and_unknown_for_strangers(world):
     attributes few queries but never a wrong one; at the reject threshold most are attributed."""
     store, bundle, pipeline = world["store"], world["bundle"], world["pipeline"]
     lenient = bundle.thresholds("distance").reject
-    right = 0
+    first = right = 0
     for writer in WRITERS:
         document = pipeline.read_file(world["questioned"][(writer, "genuine")], kind="page")
         (strict,) = identify(store, bundle, document.signatures, k=3, actor="test")
-        assert strict.candidates[0].external_id == f"W{writer}"
-        assert strict.answer in (f"W{writer}", UNKNOWN)
+        first += strict.candidates[0].external_id == f"W{writer}"
+        assert strict.answer in (f"W{writer}", UNKNOWN), strict
         (result,) = identify(store, bundle, document.signatures, k=3, threshold=lenient, audit=False)
         right += result.answer == f"W{writer}"
+    assert first >= len(WRITERS) - 1  # three training seeds: all eight first
     assert right >= len(WRITERS) - 1
     for writer in STRANGERS:
         document = pipeline.read_file(world["questioned"][(writer, "stranger")], kind="page")
@@ -187,11 +184,24 @@ def test_documents_signed_by_finds_the_right_pages(world, tmp_path):
     hits = documents_signed_by(store, bundle, f"W{target}")
     names = {h.document_name for h in hits}
     assert {f"genuine_{target}.png", "mixed.png"} <= names
-    assert f"genuine_{WRITERS[3]}.png" not in names
-    assert not any(n.startswith(f"enrol_{w}_") for w in WRITERS if w != target for n in names)
-    mixed_hit = next(h for h in hits if h.document_name == "mixed.png")
     own_box = pipeline.read_file(mixed, kind="page").signatures[1].provenance.box
-    assert np.allclose(mixed_hit.box, own_box, atol=0.01)
+
+    def signed_by_target(hit) -> bool:  # the mixed page also carries WRITERS[2]'s signature
+        if hit.document_name == "mixed.png":
+            return np.allclose(hit.box, own_box, atol=0.01)
+        return hit.document_name in {
+            f"genuine_{target}.png",
+            *(f"enrol_{target}_{s}.png" for s in range(ENROL_PAGES)),
+        }
+
+    mixed_hits = [h for h in hits if h.document_name == "mixed.png" and signed_by_target(h)]
+    assert len(mixed_hits) == 1, hits
+    # another writer's signature may reach the reject threshold (FRR <= 1 % leaves some random forgeries
+    # above it): it is then only referred, and ranked below every signature of the writer
+    others = [h for h in hits if not signed_by_target(h)]
+    assert all(h.outcome == "refer" for h in others), others
+    is_own = [signed_by_target(h) for h in hits]  # best first
+    assert is_own == sorted(is_own, reverse=True), hits
 
 
 def test_page_proposals_keep_only_the_chosen_signature(world, tmp_path):
