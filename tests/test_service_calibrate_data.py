@@ -4,9 +4,9 @@ computed embeddings, and bad selections fail before anything is embedded."""
 
 from __future__ import annotations
 
+import csv
 import json
 
-import cv2
 import numpy as np
 import pytest
 
@@ -15,8 +15,9 @@ from sigbench.data.preprocess import preprocess_signature
 from sigbench.service import cli
 from sigbench.service.bundle import Preprocessing, build_bundle, load_bundle
 from sigbench.service.calibrate import Labelled, calibrate, report_lines, synthetic_scans
-from sigbench.service.labelled import CalibrationDataError, WriterRanges, select, stored_as_crop
+from sigbench.service.labelled import CalibrationDataError, WriterRanges, embed_stored, select, stored_as_crop
 from sigbench.service.pipeline import Pipeline
+from tests.helpers import SHARED_DATA
 from tests.service_helpers import DIFFICULTY, calibrated_bundle
 
 IMG_SIZE = (170, 242)
@@ -50,9 +51,8 @@ def dataset(bundle, tmp_path_factory):
 
 
 def by_hand_crop(stored: np.ndarray) -> np.ndarray:
-    """The synthetic bundle's canvas is 450 x 640; covering 170 x 242 scaled it by 242 / 640 (width
-    bound: 170 / 450 is smaller), so the scan-scale crop is the inverted image at 640 / 242: 450 x 640."""
-    return cv2.resize(255 - stored, (640, 450), interpolation=cv2.INTER_LINEAR)
+    """The test bundle normalises the ink size, so a stored image is a crop once inverted."""
+    return 255 - stored
 
 
 def embedded_by_hand(pipeline: Pipeline, x: np.ndarray) -> np.ndarray:
@@ -83,6 +83,12 @@ def test_stored_image_becomes_the_stored_image_again_for_a_bench_extractor():
         assert restored.shape == stored.shape
         assert np.corrcoef(restored.ravel(), stored.ravel())[0, 1] > 0.9
         assert np.corrcoef(naive.ravel(), stored.ravel())[0, 1] < 0.3
+    # embed_stored takes this route for a bundle without ink-size normalisation (model inputs as features)
+    pipeline.embed_inputs = lambda images: np.stack([image.ravel() for image in images]).astype(np.float32)
+    inputs = embed_stored(pipeline, data.x, chunk=2)
+    assert inputs.shape == (3, IMG_SIZE[0] * IMG_SIZE[1])
+    for got, stored in zip(inputs, data.x[:, 0], strict=True):
+        assert np.corrcoef(got, stored.ravel())[0, 1] > 0.9
 
 
 def test_stored_images_reach_the_extractor_as_a_read_crop(bundle, dataset):
@@ -97,16 +103,18 @@ def test_stored_images_reach_the_extractor_as_a_read_crop(bundle, dataset):
 
 
 def test_stored_image_embeds_near_its_original_scan(bundle):
-    """The restored crop and the raw scan it was prepared from are the same signature to the extractor."""
+    """The stored image and the raw scan it was prepared from are the same signature to the extractor."""
     pipeline = Pipeline.from_bundle(load_bundle(bundle))
+    assert pipeline.preprocessing.ink_long_side == 400  # the branch of embed_stored this test takes
     canvas = pipeline.preprocessing.canvas_size
     scans, _, _ = synthetic_scans(range(46, 50), 1, 0, difficulty=DIFFICULTY)
-    stored = [preprocess_signature(s, canvas, IMG_SIZE, None) for s in scans]
+    stored = np.stack([preprocess_signature(s, canvas, IMG_SIZE, None)[None] for s in scans])
     from_scans = pipeline.embed_crops(scans)
-    from_stored = pipeline.embed_crops([stored_as_crop(s, canvas) for s in stored])
-    similarity = from_scans @ from_stored.T  # unit vectors: cosine similarities
-    assert np.all(np.diag(similarity) > 0.9)
+    similarity = from_scans @ embed_stored(pipeline, stored).T  # cosine: unit vectors
+    assert np.all(np.diag(similarity) > 0.95)
     assert np.all(np.argmax(similarity, axis=1) == np.arange(len(scans)))  # each nearest its own scan
+    uninverted = pipeline.embed_crops([s[0] for s in stored])
+    assert np.all(np.diag(from_scans @ uninverted.T) < 0.9)
 
 
 # --------------------------------------------------------------------------------------------- calibration
@@ -231,3 +239,34 @@ def test_command_errors_name_the_option(toy_path, bundle, capsys):
     argv = [*base, "--data", str(toy_path), "--development", "0:3", "--held-out", "2:6"]
     assert cli.main(argv) == cli.EXIT_ERROR
     assert "--development 0:3 and --held-out 2:6 overlap" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------- real data
+
+KAGGLE = SHARED_DATA / "kaggle_sign_data"
+
+
+@pytest.mark.skipif(not (KAGGLE / "manifest.csv").is_file(), reason=f"{KAGGLE} is absent (real data)")
+def test_real_scans_prepared_by_sigbench_prepare_embed_next_to_their_scans(bundle, tmp_path):
+    """Kaggle sign_data signatures (first genuine of 8 writers) through sigbench-prepare's own code, then
+    through calibration's path, land nearest the embedding of the scan each was prepared from."""
+    from sigbench.data.datasets import ManifestAdapter
+    from sigbench.data.prepare import prepare_dataset
+    from sigbench.images import read_grey
+
+    with open(KAGGLE / "manifest.csv", newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["label"] == "genuine" and r["sample"] == "1"][:8]
+    subset = tmp_path / "manifest.csv"
+    with open(subset, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    prepared = tmp_path / "kaggle.npz"
+    prepare_dataset(ManifestAdapter(subset, root=KAGGLE), prepared, workers=0, progress=False)
+    data = load_dataset(prepared)
+    assert len(data) == 8
+    pipeline = Pipeline.from_bundle(load_bundle(bundle))
+    scans = [read_grey(KAGGLE / name) for name in data.filenames]
+    similarity = pipeline.embed_crops(scans) @ embed_stored(pipeline, data.x).T
+    assert np.all(np.argmax(similarity, axis=1) == np.arange(8))
+    assert np.all(np.diag(similarity) > 0.7)

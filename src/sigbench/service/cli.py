@@ -421,11 +421,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FIRST:LAST",
         help="with --data: writers whose genuine signatures are the WD-SVM negatives (else distance only)",
     )
-    p.add_argument("--dev-writers", type=_writers, default=range(100, 125))
-    p.add_argument("--held-out-writers", type=_writers, default=range(125, 150))
-    p.add_argument("--negative-writers", type=_writers, default=range(0, 100))
-    p.add_argument("--genuine", type=int, default=10)
-    p.add_argument("--forgeries", type=int, default=5)
+    synthetic = "synthetic writers (without --data)"
+    p.add_argument("--dev-writers", type=_writers, default=range(100, 125), help=synthetic)
+    p.add_argument("--held-out-writers", type=_writers, default=range(125, 150), help=synthetic)
+    p.add_argument("--negative-writers", type=_writers, default=range(0, 100), help=synthetic)
+    p.add_argument("--genuine", type=int, default=10, help=f"genuine signatures of the {synthetic}")
+    p.add_argument("--forgeries", type=int, default=5, help=f"skilled forgeries of the {synthetic}")
     p.add_argument("--n-ref", type=int, default=5)
     p.add_argument("--target-far", type=float, default=0.01)
     p.add_argument("--target-frr", type=float, default=0.01)

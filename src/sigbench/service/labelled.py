@@ -9,14 +9,19 @@ user list; ``user_mapping`` holds the original ids) and embeds their images thro
 
 **From a stored image to a crop.** A prepared set stores the *model input* of each scan: the signature
 centred on the dataset's canvas, inverted (ink bright on black) and resized to cover ``img_size``. A
-deployed query is a crop of dark ink on light paper at scan or page resolution. Feeding the stored image
-as it is would be read as ink on a black page; inverting it alone would put a 170 x 242 picture of a whole
-canvas on the canvas again and shrink the signature about five-fold (when the bundle does not normalise
-the ink size). :func:`stored_as_crop` undoes both steps: it inverts the image and scales it back up by the
-inverse of the cover factor, so that the pipeline's own preprocessing (:meth:`Pipeline.model_inputs`)
-rebuilds the stored image for a bench extractor and normalises the ink size as for any query otherwise.
-This assumes the set was prepared with the bundle's canvas (``preprocessing.canvas_size`` in the
-manifest), which is what training the extractor on it implies.
+deployed query is a crop of dark ink on light paper at scan or page resolution. Fed as it is, the stored
+image would be read as ink on a black page. :func:`stored_as_crop` inverts it; then
+
+* when the bundle normalises the ink size (``preprocessing.ink_long_side``, as the synthetic-trained
+  bundles do) nothing else is needed: the pipeline resizes every crop to that ink size anyway, and one
+  resampling less keeps the strokes sharper (measured with the service tests' extractor: cosine
+  similarity to the embedding of the original scan 0.96-1.00 on 10 synthetic and 0.80-0.97 on 10 Kaggle
+  sign_data signatures, against 0.90-1.00 and 0.74-0.96 when first scaled to the canvas);
+* without it, the pipeline would centre the 170 x 242 picture of a whole canvas on the canvas again and
+  shrink the signature about five-fold, so the crop is first scaled up by the inverse of the cover
+  factor: the pipeline's preprocessing (:meth:`Pipeline.model_inputs`) then rebuilds the stored image.
+  This assumes the set was prepared with the bundle's canvas (``preprocessing.canvas_size``), which is
+  what training the extractor on it implies.
 
 Only genuine signatures (``yforg`` 0) and skilled forgeries (``yforg`` 1) take part; simple forgeries
 (``yforg`` 2) are left out, since the accept threshold is set against skilled forgeries.
@@ -35,7 +40,7 @@ from sigbench.detection.tiling import resize_long_side
 from sigbench.service.calibrate import Labelled
 from sigbench.service.pipeline import Pipeline
 
-EMBED_CHUNK = 64  # crops per pipeline call: the canvas-size crops of a whole set would not fit in memory
+EMBED_CHUNK = 64  # crops per pipeline call: a whole set's crops (canvas-size ones too) need not fit in memory
 
 
 class CalibrationDataError(ValueError):
@@ -125,23 +130,26 @@ def check_ranges(data: SignatureDataset, ranges: WriterRanges, n_ref: int, skill
             )
 
 
-def stored_as_crop(image: np.ndarray, canvas_size: Sequence[int]) -> np.ndarray:
+def stored_as_crop(image: np.ndarray, canvas_size: Sequence[int] | None = None) -> np.ndarray:
     """A stored model input (uint8 H x W, ink bright on black) as a grey crop a query would arrive as.
 
-    Inverted to dark ink on white paper and scaled by the inverse of the factor with which the
-    preprocessing resized the ``canvas_size`` canvas to cover ``image``'s size (see the module docstring).
+    Inverted to dark ink on white paper and, with a ``canvas_size``, scaled by the inverse of the factor
+    with which the preprocessing resized that canvas to cover ``image``'s size (see the module docstring).
     """
     if image.ndim != 2 or image.dtype != np.uint8:
         raise ValueError(f"expected a uint8 H x W stored image, got {image.dtype} {image.shape}")
+    paper = np.ascontiguousarray(255 - image)
+    if canvas_size is None:
+        return paper
     height, width = image.shape
     cover = max(height / canvas_size[0], width / canvas_size[1])
-    paper = np.ascontiguousarray(255 - image)
     return resize_long_side(paper, round(max(height, width) / cover))[0]
 
 
 def embed_stored(pipeline: Pipeline, x: np.ndarray, chunk: int = EMBED_CHUNK) -> np.ndarray:
     """Embeddings of stored images ``x`` (N x 1 x H x W) through the pipeline, as crops, in chunks."""
-    canvas = pipeline.preprocessing.canvas_size
+    prep = pipeline.preprocessing
+    canvas = prep.canvas_size if prep.ink_long_side is None else None
     parts = [
         pipeline.embed_crops([stored_as_crop(image[0], canvas) for image in x[start : start + chunk]])
         for start in range(0, len(x), chunk)
