@@ -83,14 +83,14 @@ def _writers_text(users: np.ndarray) -> str:
     return f"writers {shown}{', ...' if users.size > 20 else ''} ({users.size})"
 
 
-def check_ranges(data: SignatureDataset, ranges: WriterRanges, n_ref: int, skilled: bool = True) -> None:
+def check_ranges(data: SignatureDataset, ranges: WriterRanges, n_ref: int) -> None:
     """Every error a selection can have, raised before any image is embedded.
 
     The ranges must not overlap (a writer calibrated on cannot report held-out rates, nor be its own WD
     negative); each must hold writers of the set; development and held-out writers need more than ``n_ref``
-    genuine signatures (``n_ref`` references and at least one genuine query) and, with ``skilled``, some
-    skilled forgeries: the accept threshold is the one that bounds forgery acceptance, and choosing it
-    from random forgeries or from nothing would promise a protection nobody measured.
+    genuine signatures (``n_ref`` references and at least one genuine query) and some skilled forgeries:
+    the accept threshold is the one that bounds forgery acceptance, and choosing it from random forgeries
+    or from nothing would promise a protection nobody measured.
     """
     named = ranges.named()
     for i, (name_a, a) in enumerate(named):
@@ -122,7 +122,7 @@ def check_ranges(data: SignatureDataset, ranges: WriterRanges, n_ref: int, skill
                 f"{name} {_span(r)}: writers {short[:20]} of {data.origin} have <= {n_ref} genuine "
                 f"signatures; each needs {n_ref} references (--n-ref) and at least one genuine query"
             )
-        if skilled and not (inside & (data.yforg == 1)).any():
+        if not (inside & (data.yforg == 1)).any():
             raise CalibrationDataError(
                 f"{name} {_span(r)}: {data.origin} holds no skilled forgeries (yforg 1) of these writers; "
                 "the accept threshold is chosen and reported on skilled forgeries, so a set without them "
