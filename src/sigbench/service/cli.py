@@ -6,6 +6,7 @@ option and exit with status 2.
 
     sigbench-service bundle --out demo.bundle --extractor ext.ckpt --detector det.ckpt --cleaner cln.ckpt
     sigbench-service calibrate --bundle demo.bundle
+    sigbench-service calibrate --bundle demo.bundle --data mine.npz --development 0:10 --held-out 10:15
     sigbench-service enrol --bundle demo.bundle --store s.db alice form1.pdf --propose
     sigbench-service enrol --bundle demo.bundle --store s.db alice form1.pdf --keep 0 --name "Alice A."
     sigbench-service verify --bundle demo.bundle --store s.db alice cheque.png --mode wd_svm
@@ -126,15 +127,36 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
     from sigbench.service.calibrate import calibrate, report_lines, synthetic_labelled
     from sigbench.service.pipeline import Pipeline
 
+    chosen = {"--development": args.development, "--held-out": args.held_out, "--negatives": args.negatives}
+    if args.data is None and any(v is not None for v in chosen.values()):
+        given = [name for name, value in chosen.items() if value is not None]
+        raise CommandError(f"{', '.join(given)} select writers of a labelled set: give it with --data PATH")
+    if args.data is not None and (args.development is None or args.held_out is None):
+        raise CommandError("--data needs --development FIRST:LAST and --held-out FIRST:LAST (writer indices)")
     pipeline = Pipeline.from_bundle(load_bundle(args.bundle))
-    development = synthetic_labelled(pipeline, args.dev_writers, args.genuine, args.forgeries)
-    held_out = synthetic_labelled(pipeline, args.held_out_writers, args.genuine, args.forgeries)
-    negatives = synthetic_labelled(pipeline, args.negative_writers, 2, 0).embeddings
-    calibration = calibrate(development, held_out, negatives, args.n_ref, args.target_far, args.target_frr)
+    modes: tuple[str, ...] = tuple(MODES)
+    notes = []
+    if args.data is not None:
+        from sigbench.service.labelled import WriterRanges, select
+
+        ranges = WriterRanges(args.development, args.held_out, args.negatives)
+        sets = select(pipeline, args.data, ranges, args.n_ref)
+        development, held_out, negatives = sets.development, sets.held_out, sets.negatives
+        if negatives is None:
+            modes = ("distance",)
+            notes.append("wd_svm: not calibrated (it needs WD negatives: --negatives FIRST:LAST)")
+    else:
+        development = synthetic_labelled(pipeline, args.dev_writers, args.genuine, args.forgeries)
+        held_out = synthetic_labelled(pipeline, args.held_out_writers, args.genuine, args.forgeries)
+        negatives = synthetic_labelled(pipeline, args.negative_writers, 2, 0).embeddings
+    calibration = calibrate(
+        development, held_out, negatives, args.n_ref, args.target_far, args.target_frr, modes=modes
+    )
     calibrate_bundle(args.bundle, calibration)
     thresholds = {m: {"accept": t.accept, "reject": t.reject} for m, t in calibration.thresholds.items()}
     lines = [f"{m}: accept >= {t['accept']:.4f}, reject < {t['reject']:.4f}" for m, t in thresholds.items()]
-    _emit(args, {"thresholds": thresholds, "report": calibration.report}, lines + report_lines(calibration))
+    payload = {"thresholds": thresholds, "report": calibration.report, "notes": notes}
+    _emit(args, payload, lines + report_lines(calibration) + notes)
 
 
 def cmd_enrol(args: argparse.Namespace) -> None:
@@ -377,13 +399,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cleaner", type=Path)
     p.add_argument("--description", default="")
 
-    p = command("calibrate", cmd_calibrate, "choose thresholds on synthetic development writers", store=False)
+    p = command(
+        "calibrate",
+        cmd_calibrate,
+        "choose thresholds on development writers: your labelled set (--data) or synthetic writers",
+        store=False,
+    )
     p.add_argument("--bundle", type=Path, required=True)
-    p.add_argument("--dev-writers", type=_writers, default=range(100, 125))
-    p.add_argument("--held-out-writers", type=_writers, default=range(125, 150))
-    p.add_argument("--negative-writers", type=_writers, default=range(0, 100))
-    p.add_argument("--genuine", type=int, default=10)
-    p.add_argument("--forgeries", type=int, default=5)
+    p.add_argument(
+        "--data", type=Path, help="labelled signature set (npz or folder made by sigbench-prepare)"
+    )
+    p.add_argument(
+        "--development", type=_writers, metavar="FIRST:LAST", help="with --data: writers to choose on"
+    )
+    p.add_argument(
+        "--held-out", type=_writers, metavar="FIRST:LAST", help="with --data: writers to report on"
+    )
+    p.add_argument(
+        "--negatives",
+        type=_writers,
+        metavar="FIRST:LAST",
+        help="with --data: writers whose genuine signatures are the WD-SVM negatives (else distance only)",
+    )
+    synthetic = "synthetic writers (without --data)"
+    p.add_argument("--dev-writers", type=_writers, default=range(100, 125), help=synthetic)
+    p.add_argument("--held-out-writers", type=_writers, default=range(125, 150), help=synthetic)
+    p.add_argument("--negative-writers", type=_writers, default=range(0, 100), help=synthetic)
+    p.add_argument("--genuine", type=int, default=10, help=f"genuine signatures of the {synthetic}")
+    p.add_argument("--forgeries", type=int, default=5, help=f"skilled forgeries of the {synthetic}")
     p.add_argument("--n-ref", type=int, default=5)
     p.add_argument("--target-far", type=float, default=0.01)
     p.add_argument("--target-frr", type=float, default=0.01)
