@@ -122,6 +122,17 @@ def cmd_bundle(args: argparse.Namespace) -> None:
     )
 
 
+#: The synthetic writers ``calibrate`` chooses on without ``--data`` (options default to None so that one
+#: given together with ``--data`` is refused instead of silently ignored).
+SYNTHETIC_CALIBRATION: dict[str, Any] = {
+    "--dev-writers": range(100, 125),
+    "--held-out-writers": range(125, 150),
+    "--negative-writers": range(0, 100),
+    "--genuine": 10,
+    "--forgeries": 5,
+}
+
+
 def cmd_calibrate(args: argparse.Namespace) -> None:
     from sigbench.service.bundle import calibrate_bundle, load_bundle
     from sigbench.service.calibrate import calibrate, report_lines, synthetic_labelled
@@ -131,6 +142,9 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
     if args.data is None and any(v is not None for v in chosen.values()):
         given = [name for name, value in chosen.items() if value is not None]
         raise CommandError(f"{', '.join(given)} select writers of a labelled set: give it with --data PATH")
+    synthetic_given = [o for o in SYNTHETIC_CALIBRATION if getattr(args, o[2:].replace("-", "_")) is not None]
+    if args.data is not None and synthetic_given:
+        raise CommandError(f"{', '.join(synthetic_given)} choose synthetic writers: not used with --data")
     if args.data is not None and (args.development is None or args.held_out is None):
         raise CommandError("--data needs --development FIRST:LAST and --held-out FIRST:LAST (writer indices)")
     pipeline = Pipeline.from_bundle(load_bundle(args.bundle))
@@ -146,9 +160,12 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
             modes = ("distance",)
             notes.append("wd_svm: not calibrated (it needs WD negatives: --negatives FIRST:LAST)")
     else:
-        development = synthetic_labelled(pipeline, args.dev_writers, args.genuine, args.forgeries)
-        held_out = synthetic_labelled(pipeline, args.held_out_writers, args.genuine, args.forgeries)
-        negatives = synthetic_labelled(pipeline, args.negative_writers, 2, 0).embeddings
+        option = {o: getattr(args, o[2:].replace("-", "_")) for o in SYNTHETIC_CALIBRATION}
+        option = {o: d if option[o] is None else option[o] for o, d in SYNTHETIC_CALIBRATION.items()}
+        genuine, forgeries = option["--genuine"], option["--forgeries"]
+        development = synthetic_labelled(pipeline, option["--dev-writers"], genuine, forgeries)
+        held_out = synthetic_labelled(pipeline, option["--held-out-writers"], genuine, forgeries)
+        negatives = synthetic_labelled(pipeline, option["--negative-writers"], 2, 0).embeddings
     calibration = calibrate(
         development, held_out, negatives, args.n_ref, args.target_far, args.target_frr, modes=modes
     )
@@ -422,11 +439,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --data: writers whose genuine signatures are the WD-SVM negatives (else distance only)",
     )
     synthetic = "synthetic writers (without --data)"
-    p.add_argument("--dev-writers", type=_writers, default=range(100, 125), help=synthetic)
-    p.add_argument("--held-out-writers", type=_writers, default=range(125, 150), help=synthetic)
-    p.add_argument("--negative-writers", type=_writers, default=range(0, 100), help=synthetic)
-    p.add_argument("--genuine", type=int, default=10, help=f"genuine signatures of the {synthetic}")
-    p.add_argument("--forgeries", type=int, default=5, help=f"skilled forgeries of the {synthetic}")
+    for option, default in SYNTHETIC_CALIBRATION.items():
+        p.add_argument(
+            option, type=int if isinstance(default, int) else _writers, help=f"{synthetic}, default {default}"
+        )
     p.add_argument("--n-ref", type=int, default=5)
     p.add_argument("--target-far", type=float, default=0.01)
     p.add_argument("--target-frr", type=float, default=0.01)
