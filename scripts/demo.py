@@ -2,17 +2,18 @@
 
 Stages, each cached (delete a folder to redo it), each timed, the times printed at the end:
 
-1. ``data``: the quickstart population of synthetic writers, generated once into the cache ``make run``
-   uses (``outputs/.cache``; the same file when the data are the same), before the trainings that read it;
-2. ``models/{extractor,detector,cleaner}``: the existing experiments, shortened to fit a 2-core CPU --
+1. ``models/{extractor,detector,cleaner}``: the existing experiments, shortened to fit a 2-core CPU --
    ``quickstart`` (SigNet-thin on synthetic writers 0..100) trained SigNet-F style on the writers' skilled
    forgeries too (lambda 0.5) for 3 epochs of as many steps as its genuine signatures alone make, without
    the WD / WI evaluation; ``aossig_detection_fasterrcnn_cpu`` on 200 synthesised pages for 6 epochs of 60
    steps; ``signver_cleaner_cpu`` as it is. They train at once, each in its own process with one thread
-   (:data:`CHAINS`), their output prefixed with their role;
-3. ``bundle``: the three checkpoints as one bundle, calibrated on synthetic writers 100..140 (thresholds
+   (:data:`CHAINS`), their output prefixed with their role. The extractor and the cleaner read the
+   quickstart population of synthetic writers from the cache ``make run`` uses (``outputs/.cache``: the
+   same file, made by whichever comes first). The calibration's page crops (``calibration/crops.npz``)
+   need no model: they are made on the core the extractor leaves free;
+2. ``bundle``: the three checkpoints as one bundle, calibrated on synthetic writers 100..140 (thresholds
    for FAR(skilled) <= 1 % and FRR <= 1 %) with the rates on writers 170..190 reported beside them;
-4. the session (always re-run, in a fresh store): synthesised pages signed by writers 150..153 are enrolled
+3. the session (always re-run, in a fresh store): synthesised pages signed by writers 150..153 are enrolled
    (the detected signature of each page is kept), then their held-out genuine signatures and skilled
    forgeries are verified in both modes, a never-enrolled writer's page is identified, and the documents
    signed by one of them are listed.
@@ -23,6 +24,7 @@ Stages, each cached (delete a folder to redo it), each timed, the times printed 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -30,6 +32,7 @@ import time
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -58,9 +61,13 @@ TRAINING = {
     ],
     "cleaner": ["experiment=signver_cleaner_cpu", "name=demo_cleaner"],
 }
-# Processes training at once; the roles of one chain train one after another. The longest model (the
-# extractor) trains alone; the two shorter ones share the other core.
-CHAINS = (("extractor",), ("cleaner", "detector"))
+# Processes running at once (one per core); the jobs of one chain run one after another. The detector
+# (page synthesis, then the longest training) starts first so the extractor, in the other chain, has made
+# the synthetic writers' cache file by the time the cleaner needs it; the calibration crops follow the
+# extractor. Measured on the shared 2-core machine (README, docs/service.md): the two chains end within a
+# few minutes of each other, where extractor | cleaner + detector left one core idle for longer.
+CHAINS = (("extractor", "crops"), ("detector", "cleaner"))
+JOBS = (*TRAINING, "crops")
 ENROLLED = (150, 151, 152, 153)
 STRANGER = 160
 PAGES_PER_WRITER = 4  # genuine samples 0..3 go on enrolment pages
@@ -73,6 +80,12 @@ DEVELOPMENT = range(100, 140)
 HELD_OUT = range(170, 190)
 NEGATIVES = range(0, 100)
 GENUINE, FORGERIES = PAGES_PER_WRITER + 3, 4
+CROP_SETS = {
+    "development": (DEVELOPMENT, GENUINE, FORGERIES),
+    "held_out": (HELD_OUT, GENUINE, FORGERIES),
+    "negatives": (NEGATIVES, 1, 0),
+}
+CropSet = tuple[list[np.ndarray], np.ndarray, np.ndarray]
 
 
 def compose_role(role: str, out: Path, cache_dir: Path):
@@ -111,27 +124,60 @@ def train_model(role: str, out: Path, cache_dir: Path) -> Path:
     return ckpt
 
 
-def prepare_data(out: Path, cache_dir: Path, jobs: int) -> None:
-    """Generate the synthetic writers the extractor and cleaner train on, once, before they start
-    (both would otherwise make the same file at the same time)."""
-    from hydra.utils import instantiate
+def crops_path(out: Path) -> Path:
+    return out / "calibration" / "crops.npz"
 
-    dataset = compose_role("extractor", out, cache_dir).data.dataset
-    instantiate(dataset, num_workers=jobs)()
+
+def crops_spec() -> str:
+    return json.dumps({name: [list(w), g, f] for name, (w, g, f) in CROP_SETS.items()})
+
+
+def make_crops(out: Path, jobs: int) -> dict[str, CropSet]:
+    """The calibration sets' page crops (:data:`CROP_SETS`), saved to :func:`crops_path`."""
+    from sigbench.atomic import atomic_write
+    from sigbench.service.calibrate import synthetic_crops
+
+    started = time.perf_counter()
+    sets = {name: synthetic_crops(w, g, f, n_jobs=jobs) for name, (w, g, f) in CROP_SETS.items()}
+    arrays: dict[str, np.ndarray] = {"spec": np.array(crops_spec())}
+    for name, (images, y, yforg) in sets.items():
+        arrays.update({f"{name}_y": y, f"{name}_yforg": yforg})
+        arrays.update({f"{name}_image_{i}": image for i, image in enumerate(images)})
+    path = crops_path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda f: np.savez(f, **arrays))
+    count = sum(len(y) for _, y, _ in sets.values())
+    print(f"[demo] crops: {count} page crops in {time.perf_counter() - started:.0f} s -> {path}", flush=True)
+    return sets
+
+
+def load_crops(out: Path, jobs: int) -> dict[str, CropSet]:
+    """The saved calibration crops if they were made for today's :data:`CROP_SETS`, else new ones."""
+    path = crops_path(out)
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as saved:
+            if str(saved["spec"]) == crops_spec():
+                sets = {}
+                for name in CROP_SETS:
+                    y, yforg = saved[f"{name}_y"], saved[f"{name}_yforg"]
+                    sets[name] = ([saved[f"{name}_image_{i}"] for i in range(len(y))], y, yforg)
+                return sets
+        print(f"[demo] crops: {path} was made for other calibration writers; making them again")
+    return make_crops(out, jobs)
 
 
 def train_models(out: Path, cache_dir: Path, jobs: int, times: dict[str, float]) -> dict[str, Path]:
-    """Train the models without a checkpoint, :data:`CHAINS` at once, one thread per process."""
+    """Train the models without a checkpoint (and make the calibration crops), :data:`CHAINS` at once,
+    one thread per process."""
     from sigbench.concurrent_jobs import Job, run_chains
 
-    missing = [role for chain in CHAINS for role in chain if not checkpoint(out, role).is_file()]
+    missing = [role for role in TRAINING if not checkpoint(out, role).is_file()]
     for role in TRAINING:
         if role not in missing:
             print(f"[demo] {role}: cached {checkpoint(out, role)}")
     if missing:
-        started = time.perf_counter()
-        prepare_data(out, cache_dir, jobs)
-        times["data"] = time.perf_counter() - started
+        if not crops_path(out).is_file():
+            missing.append("crops")
         argv = [
             sys.executable,
             str(Path(__file__).resolve()),
@@ -140,18 +186,18 @@ def train_models(out: Path, cache_dir: Path, jobs: int, times: dict[str, float])
             "--cache-dir",
             str(cache_dir),
         ]
-        chains = [[Job(r, [*argv, "--train", r]) for r in chain if r in missing] for chain in CHAINS]
+        chains = [[Job(r, [*argv, "--job", r]) for r in chain if r in missing] for chain in CHAINS]
         env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
         started = time.perf_counter()
         seconds = run_chains([c for c in chains if c], env=env)
-        times["training"] = time.perf_counter() - started
+        times["training (+ crops)"] = time.perf_counter() - started
         times.update({f"  {role}": value for role, value in seconds.items()})
     return {role: checkpoint(out, role) for role in TRAINING}
 
 
 def build_demo_bundle(out: Path, models: dict[str, Path], jobs: int) -> Path:
     from sigbench.service.bundle import build_bundle, calibrate_bundle, load_bundle
-    from sigbench.service.calibrate import calibrate, report_lines, synthetic_labelled
+    from sigbench.service.calibrate import Labelled, calibrate, report_lines
     from sigbench.service.pipeline import Pipeline
 
     path = out / "bundle"
@@ -161,10 +207,14 @@ def build_demo_bundle(out: Path, models: dict[str, Path], jobs: int) -> Path:
     started = time.perf_counter()
     build_bundle(path, models["extractor"], models["detector"], models["cleaner"], description="make demo")
     pipeline = Pipeline.from_bundle(load_bundle(path))
-    development = synthetic_labelled(pipeline, DEVELOPMENT, GENUINE, FORGERIES, n_jobs=jobs)
-    held_out = synthetic_labelled(pipeline, HELD_OUT, GENUINE, FORGERIES, n_jobs=jobs)
-    negatives = synthetic_labelled(pipeline, NEGATIVES, genuine=1, forgeries=0, n_jobs=jobs).embeddings
-    calibration = calibrate(development, held_out, negatives, n_ref=PAGES_PER_WRITER)
+    crops = load_crops(out, jobs)
+    embedded = {name: Labelled(pipeline.embed_crops(im), y, yforg) for name, (im, y, yforg) in crops.items()}
+    calibration = calibrate(
+        embedded["development"],
+        embedded["held_out"],
+        embedded["negatives"].embeddings,
+        n_ref=PAGES_PER_WRITER,
+    )
     calibrate_bundle(path, calibration)
     print(f"[demo] bundle: built and calibrated in {time.perf_counter() - started:.0f} s -> {path}")
     for line in report_lines(calibration):
@@ -287,14 +337,22 @@ def main(argv: list[str] | None = None) -> int:
         default=ROOT / "outputs" / ".cache",
         help="generated data (shared with make run)",
     )
-    parser.add_argument("--jobs", type=int, default=2, help="processes for data generation and calibration")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=2,
+        help="processes for the calibration crops (when not made during training)",
+    )
     parser.add_argument("--train-only", action="store_true", help="stop after training the three models")
-    parser.add_argument("--train", choices=sorted(TRAINING), help=argparse.SUPPRESS)  # one child process
+    parser.add_argument("--job", choices=JOBS, help=argparse.SUPPRESS)  # one child process
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error(f"--jobs must be >= 1, got {args.jobs}")
-    if args.train:
-        train_model(args.train, args.out, args.cache_dir)
+    if args.job == "crops":
+        make_crops(args.out, jobs=1)
+    elif args.job:
+        train_model(args.job, args.out, args.cache_dir)
+    if args.job:
         return 0
     times: dict[str, float] = {}
     started = time.perf_counter()

@@ -259,6 +259,24 @@ def page_crops(
         )
 
 
+def synthetic_crops(
+    writers: Iterable[int],
+    genuine: int,
+    forgeries: int,
+    seed: int = 0,
+    on_pages: bool = True,
+    difficulty: str = "default",
+    n_jobs: int = 1,
+) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """Signature images of synthetic writers as the pipeline receives them, with ``y`` / ``yforg``:
+    ``on_pages``: as cut from synthesised pages (:func:`page_crops`, ``n_jobs`` processes), else raw scans.
+    They need no model, so they can be made while the models train."""
+    images, y, yforg = synthetic_scans(writers, genuine, forgeries, seed, difficulty)
+    if on_pages:
+        images = page_crops(images, y, yforg, n_jobs=n_jobs)
+    return images, y, yforg
+
+
 def synthetic_labelled(
     pipeline: Pipeline,
     writers: Iterable[int],
@@ -269,12 +287,9 @@ def synthetic_labelled(
     difficulty: str = "default",
     n_jobs: int = 1,
 ) -> Labelled:
-    """Synthetic writers embedded through the service pipeline (the same path a deployed query takes);
-    ``on_pages``: as cut from synthesised pages (:func:`page_crops`, with ``n_jobs`` processes), else the
-    raw scans."""
-    images, y, yforg = synthetic_scans(writers, genuine, forgeries, seed, difficulty)
-    if on_pages:
-        images = page_crops(images, y, yforg, n_jobs=n_jobs)
+    """Synthetic writers (:func:`synthetic_crops`) embedded through the service pipeline (the same path a
+    deployed query takes)."""
+    images, y, yforg = synthetic_crops(writers, genuine, forgeries, seed, on_pages, difficulty, n_jobs)
     return Labelled(pipeline.embed_crops(images), y, yforg)
 
 
