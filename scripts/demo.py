@@ -64,8 +64,8 @@ TRAINING = {
 # Processes running at once (one per core); the jobs of one chain run one after another. The detector
 # (page synthesis, then the longest training) starts first so the extractor, in the other chain, has made
 # the synthetic writers' cache file by the time the cleaner needs it; the calibration crops follow the
-# extractor. Measured on the shared 2-core machine (README, docs/service.md): the two chains end within a
-# few minutes of each other, where extractor | cleaner + detector left one core idle for longer.
+# extractor. On the shared 2-core machine (docs/service.md) the two chains ended 160 s apart; with
+# extractor | cleaner + detector, one core had waited 320 s (the machine's load moved both figures).
 CHAINS = (("extractor", "crops"), ("detector", "cleaner"))
 JOBS = (*TRAINING, "crops")
 ENROLLED = (150, 151, 152, 153)
