@@ -204,33 +204,77 @@ def synthetic_scans(
     return images, np.asarray(y), np.asarray(yforg)
 
 
-def page_crops(images: Sequence[np.ndarray], y: np.ndarray, yforg: np.ndarray, page_seed: int = 1) -> list:
-    """Each signature pasted on its own synthesised page (level 1, scanned) and cut out at its box: what
-    the pipeline sees of a signature on a document (page resolution, ink fusion, capture noise)."""
+class _OneSignature:
+    """A signature source handing out one given image (the page synthesiser's source interface)."""
+
+    def __init__(self, image: np.ndarray) -> None:
+        self.image = image
+
+    def sample(self, rng: np.random.Generator) -> Any:
+        from sigbench.documents.sources import SignatureSample
+
+        return SignatureSample(self.image, "calibration", "calibration")
+
+    def config(self) -> dict[str, Any]:
+        return {}
+
+
+def page_crop(image: np.ndarray, index: int, page_seed: int = 1) -> np.ndarray:
+    """``image`` pasted on synthesised page ``index`` (level 1, scanned) and cut out at its box, grey."""
+    import cv2
+
     from sigbench.data.preprocess import to_grayscale
     from sigbench.documents.synthesize import synthesize_page
     from sigbench.service.pipeline import cut
     from sigbench.service.synthetic import annotation_boxes
 
-    class One:
-        def __init__(self, image: np.ndarray) -> None:
-            self.image = image
+    cv2.setNumThreads(1)  # one page per worker process; the workers are the parallelism
+    page = synthesize_page(index, 1, _OneSignature(image), seed=page_seed, capture=("scan",))
+    (_, box), *_ = annotation_boxes(page)
+    return to_grayscale(cut(page.image, box))
 
-        def sample(self, rng: np.random.Generator) -> Any:
-            from sigbench.documents.sources import SignatureSample
 
-            return SignatureSample(self.image, "calibration", "calibration")
+def page_crops(
+    images: Sequence[np.ndarray], y: np.ndarray, yforg: np.ndarray, page_seed: int = 1, n_jobs: int = 1
+) -> list:
+    """Each signature pasted on its own synthesised page (level 1, scanned) and cut out at its box: what
+    the pipeline sees of a signature on a document (page resolution, ink fusion, capture noise).
 
-        def config(self) -> dict[str, Any]:
-            return {}
+    Every page is drawn from its own index and ``page_seed`` alone, so the crops are the same for any
+    ``n_jobs`` (joblib worker processes of one thread each; 1 runs in this process).
+    """
+    indices = [
+        int(writer) * 1000 + 500 * int(forged) + k
+        for k, (writer, forged) in enumerate(zip(y, yforg, strict=True))
+    ]
+    if len(indices) != len(images):
+        raise ValueError(f"page_crops: {len(images)} images but {len(indices)} labels")
+    if n_jobs == 1:
+        return [page_crop(image, index, page_seed) for image, index in zip(images, indices, strict=True)]
+    from joblib import Parallel, delayed, parallel_config
 
-    crops = []
-    for k, (image, writer, forged) in enumerate(zip(images, y, yforg, strict=True)):
-        index = int(writer) * 1000 + 500 * int(forged) + k
-        page = synthesize_page(index, 1, One(image), seed=page_seed, capture=("scan",))
-        (_, box), *_ = annotation_boxes(page)
-        crops.append(to_grayscale(cut(page.image, box)))
-    return crops
+    with parallel_config(backend="loky", inner_max_num_threads=1):
+        return Parallel(n_jobs=n_jobs)(
+            delayed(page_crop)(image, index, page_seed) for image, index in zip(images, indices, strict=True)
+        )
+
+
+def synthetic_crops(
+    writers: Iterable[int],
+    genuine: int,
+    forgeries: int,
+    seed: int = 0,
+    on_pages: bool = True,
+    difficulty: str = "default",
+    n_jobs: int = 1,
+) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """Signature images of synthetic writers as the pipeline receives them, with ``y`` / ``yforg``:
+    ``on_pages``: as cut from synthesised pages (:func:`page_crops`, ``n_jobs`` processes), else raw scans.
+    They need no model, so they can be made while the models train."""
+    images, y, yforg = synthetic_scans(writers, genuine, forgeries, seed, difficulty)
+    if on_pages:
+        images = page_crops(images, y, yforg, n_jobs=n_jobs)
+    return images, y, yforg
 
 
 def synthetic_labelled(
@@ -241,12 +285,11 @@ def synthetic_labelled(
     seed: int = 0,
     on_pages: bool = True,
     difficulty: str = "default",
+    n_jobs: int = 1,
 ) -> Labelled:
-    """Synthetic writers embedded through the service pipeline (the same path a deployed query takes);
-    ``on_pages``: as cut from synthesised pages (:func:`page_crops`), else the raw scans."""
-    images, y, yforg = synthetic_scans(writers, genuine, forgeries, seed, difficulty)
-    if on_pages:
-        images = page_crops(images, y, yforg)
+    """Synthetic writers (:func:`synthetic_crops`) embedded through the service pipeline (the same path a
+    deployed query takes)."""
+    images, y, yforg = synthetic_crops(writers, genuine, forgeries, seed, on_pages, difficulty, n_jobs)
     return Labelled(pipeline.embed_crops(images), y, yforg)
 
 
