@@ -48,12 +48,6 @@ def _start_service_extractor_build(test_ids: list[str]) -> None:
         )
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Service test files last (stable otherwise): by the time a worker reaches them the background build
-    of their extractor is done, instead of a worker idling on its lock for minutes."""
-    items.sort(key=lambda item: Path(str(item.path)).name.startswith("test_service_"))
-
-
 def pytest_collection_finish(session: pytest.Session) -> None:
     if not os.environ.get("PYTEST_XDIST_WORKER"):  # a run without workers
         _start_service_extractor_build([item.nodeid for item in session.items])
