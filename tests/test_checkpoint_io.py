@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -37,6 +38,9 @@ from sigbench.runner.schema import register_schemas
 from sigbench.runner.validation import ConfigError
 from tests.helpers import REPO
 from tests.train_helpers import compose_train, run_cli
+
+if TYPE_CHECKING:
+    import pytorch_lightning as pl
 
 TASKS = {
     "feature-extractor": "sigbench.features.tasks.ClassificationTask",
@@ -293,37 +297,34 @@ def test_sigkill_during_a_save_keeps_the_previous_checkpoint(tmp_path) -> None:
     assert back["epoch"] == 1 and torch.equal(back["state_dict"]["w"], torch.arange(5.0))
 
 
+def _atomic_trainer(root: Path, max_epochs: int) -> pl.Trainer:
+    """A quiet two-step-per-epoch Trainer saving through :class:`AtomicCheckpointIO` under ``root``."""
+    import pytorch_lightning as pl
+
+    return pl.Trainer(
+        max_epochs=max_epochs,
+        limit_train_batches=2,
+        limit_val_batches=0,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=root,
+        plugins=[AtomicCheckpointIO()],
+    )
+
+
 def test_lightning_saves_and_resumes_through_the_plugin(tmp_path) -> None:
     """A real Trainer writes through :class:`AtomicCheckpointIO` and resumes with weights_only=True."""
-    import pytorch_lightning as pl
     from pytorch_lightning.demos.boring_classes import BoringModel
 
     cfg = compose_train(["experiment=smoke"], tmp_path)
     trainer_kwargs = OmegaConf.to_container(cfg.trainer)
     assert "plugins" not in trainer_kwargs  # the runner adds the plugin itself
     model = BoringModel()
-    trainer = pl.Trainer(
-        max_epochs=1,
-        limit_train_batches=2,
-        limit_val_batches=0,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-        plugins=[AtomicCheckpointIO()],
-    )
+    trainer = _atomic_trainer(tmp_path, max_epochs=1)
     trainer.fit(model)
     saved = list((tmp_path / "checkpoints").glob("*.ckpt"))
     assert len(saved) == 1 and not [p for p in saved[0].parent.iterdir() if p.name.startswith(".")]
-    again = pl.Trainer(
-        max_epochs=2,
-        limit_train_batches=2,
-        limit_val_batches=0,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-        plugins=[AtomicCheckpointIO()],
-    )
+    again = _atomic_trainer(tmp_path, max_epochs=2)
     again.fit(BoringModel(), ckpt_path=saved[0], weights_only=True)
     assert again.global_step == 4
