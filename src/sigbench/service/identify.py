@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from sigbench.service.bundle import Bundle, BundleError
+from sigbench.service.decisions import decide
 from sigbench.service.pipeline import Signature
 from sigbench.service.verify import calibrated_fusion, distance_mode_scores
 
@@ -159,8 +160,8 @@ def documents_signed_by(
     """Every stored detection whose distance-mode score against ``external_id`` reaches ``threshold``
     (default: the reject threshold), best first, with the outcome verification would give; detections
     that are the identity's own references are included (they are its signatures)."""
-    accept = default_threshold(bundle, "accept")
-    threshold = default_threshold(bundle, "reject") if threshold is None else float(threshold)
+    accept, reject = default_threshold(bundle, "accept"), default_threshold(bundle, "reject")
+    threshold = reject if threshold is None else float(threshold)
     ref_ids, refs = store.references_embeddings(external_id)
     if len(ref_ids) == 0:
         raise ValueError(f"identity {external_id!r} has no references")
@@ -175,7 +176,7 @@ def documents_signed_by(
             continue
         detection = store.get_detection(int(det_id))
         document = documents[detection.document_id]
-        outcome = "accept" if score >= accept else "refer"
+        outcome = decide(float(score), accept, reject)
         hits.append(
             DocumentHit(
                 document.sha256,
