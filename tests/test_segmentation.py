@@ -105,6 +105,10 @@ def test_losses_by_hand():
     mask = torch.tensor([[[[0.0, 1], [1, 1]]]])
     assert soft_dice(prob, onehot, mask).item() == pytest.approx(1 - 1 / 2.5)
     assert soft_dice(prob, onehot).item() == pytest.approx(dice_loss(logits, target).item())
+    # over the batch, an empty second target only adds its predictions: (2 * 0.5 + 1) / (4 + 1 + 1)
+    pair, targets = torch.full((2, 1, 2, 2), 0.5), torch.cat([onehot, torch.zeros_like(onehot)])
+    assert soft_dice(pair, targets, per_image=False).item() == pytest.approx(1 - 2 / 6)
+    assert soft_dice(pair, targets).item() == pytest.approx(((1 - 2 / 4) + (1 - 1 / 3)) / 2)
     with pytest.raises(ValueError, match="N x H x W"):
         dice_loss(logits, target[0])
     with pytest.raises(ValueError, match="weights"):
