@@ -18,8 +18,8 @@ from sigbench.runner.conf import conf_dir
 from sigbench.runner.schema import register_schemas
 from sigbench.segmentation.data import CropDataset, SegmentationDataModule, cut_region, find_pages
 from sigbench.segmentation.evaluate import evaluate_masks, mask_scores, read_mask, summarize
-from sigbench.segmentation.losses import SegmentationLoss, cross_entropy_loss, dice_loss
-from sigbench.segmentation.models import deeplabv3, unet
+from sigbench.segmentation.losses import SegmentationLoss, cross_entropy_loss, dice_loss, soft_dice
+from sigbench.segmentation.models import deeplabv3, fpn, unet
 from sigbench.segmentation.task import SegmentationTask
 from tests.train_helpers import compose_train
 
@@ -100,6 +100,15 @@ def test_losses_by_hand():
     assert dice_loss(torch.full((1, 1, 2, 2), -40.0), torch.zeros(1, 2, 2)).item() == pytest.approx(
         0.0, abs=1e-6
     )
+    # a mask leaves pixels out of both sums: the one ink pixel masked, p = 0.5 on the other three -> 1 / 2.5
+    prob, onehot = torch.full((1, 1, 2, 2), 0.5), target.unsqueeze(1).float()
+    mask = torch.tensor([[[[0.0, 1], [1, 1]]]])
+    assert soft_dice(prob, onehot, mask).item() == pytest.approx(1 - 1 / 2.5)
+    assert soft_dice(prob, onehot).item() == pytest.approx(dice_loss(logits, target).item())
+    # over the batch, an empty second target only adds its predictions: (2 * 0.5 + 1) / (4 + 1 + 1)
+    pair, targets = torch.full((2, 1, 2, 2), 0.5), torch.cat([onehot, torch.zeros_like(onehot)])
+    assert soft_dice(pair, targets, per_image=False).item() == pytest.approx(1 - 2 / 6)
+    assert soft_dice(pair, targets).item() == pytest.approx(((1 - 2 / 4) + (1 - 1 / 3)) / 2)
     with pytest.raises(ValueError, match="N x H x W"):
         dice_loss(logits, target[0])
     with pytest.raises(ValueError, match="weights"):
@@ -114,6 +123,15 @@ def test_models_return_logits_at_input_size():
         "mobilenetv3_small_050", in_channels=1, classes=2, encoder_depth=4, decoder_channels=[16, 16, 8, 8]
     )
     assert net(torch.rand(2, 1, 50, 70)).shape == (2, 2, 50, 70)  # padded to /16 inside, cropped back
+    # the FPN predicts at a quarter of the input: ceil(50 / 4) x ceil(70 / 4) cells
+    quarter = fpn("resnet10t", in_channels=1, classes=2, pyramid_channels=16, segmentation_channels=32)
+    assert quarter.output_stride == 4 and quarter(torch.rand(2, 1, 50, 70)).shape == (2, 2, 13, 18)
+    full = fpn("resnet10t", in_channels=1, pyramid_channels=16, segmentation_channels=32, output_stride=1)
+    assert full(torch.rand(1, 1, 50, 70)).shape == (1, 1, 50, 70)
+    with pytest.raises(ValueError, match="output_stride"):
+        fpn("resnet10t", output_stride=8)
+    with pytest.raises(ValueError, match="multiple of 32"):
+        fpn("resnet10t", segmentation_channels=8)
     lab = deeplabv3("mobilenet_v3_large", in_channels=1, classes=1).eval()
     assert lab(torch.rand(1, 1, 45, 61)).shape == (1, 1, 45, 61)  # dict output unwrapped, grey repeated
     with pytest.raises(ValueError, match="input channels"):

@@ -32,7 +32,12 @@ TINY_SYNTHETIC = [
 #: Where the experiments that tests/test_train.py does not build are composed: their inputs (document
 #: pages, a teacher and inverted data, shared real data) are made by those tests.
 BUILT_ELSEWHERE = {
-    "documents": ("test_detection.py", "test_segmentation.py", "test_cleaning.py"),
+    "documents": (
+        "test_detection.py",
+        "test_detection_heatmap.py",
+        "test_segmentation.py",
+        "test_cleaning.py",
+    ),
     "distillation": ("test_distillation.py",),
     "real data": ("test_real_data.py", "test_synthetic_scale_overlays.py"),
 }

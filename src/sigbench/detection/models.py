@@ -42,6 +42,11 @@ TORCHVISION_BUILDERS = {
 FPN_RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101")
 
 
+def unit_float(image: torch.Tensor) -> torch.Tensor:
+    """A uint8 image as floats in [0, 1]; a float image is taken to be in [0, 1] already."""
+    return image.float().div(255.0) if image.dtype == torch.uint8 else image
+
+
 class Detector(nn.Module):
     """A torchvision detector speaking 0-based class indices and uint8 images.
 
@@ -63,20 +68,24 @@ class Detector(nn.Module):
         """Class scores the head produces per box (``len(classes) + 1`` for Faster R-CNN)."""
         return len(self.classes) + self.label_offset
 
-    @staticmethod
-    def _as_float(image: torch.Tensor) -> torch.Tensor:
-        return image.float().div(255.0) if image.dtype == torch.uint8 else image
-
     def forward(
         self, images: Sequence[torch.Tensor], targets: Sequence[dict[str, torch.Tensor]] | None = None
     ) -> dict[str, torch.Tensor] | list[dict[str, torch.Tensor]]:
-        inputs = [self._as_float(im) for im in images]
+        inputs = [unit_float(im) for im in images]
         if targets is not None:
             targets = [{**t, "labels": t["labels"] + self.label_offset} for t in targets]
         out = self.model(inputs, targets)
         if isinstance(out, dict):  # training: the loss dict
             return out
         return [{**o, "labels": o["labels"] - self.label_offset} for o in out]
+
+
+def check_classes(classes: Sequence[str]) -> list[str]:
+    """``classes`` as a list, refused unless it is a non-empty list of distinct names (any detector)."""
+    classes = list(classes)
+    if not classes or len(set(classes)) != len(classes):
+        raise ValueError(f"classes must be a non-empty list of distinct names, got {classes}")
+    return classes
 
 
 def _fpn_backbone(name: str, extra_p6p7: bool) -> nn.Module:
@@ -132,9 +141,7 @@ def build_detector(
     """
     if architecture not in ARCHITECTURES:
         raise ValueError(f"architecture {architecture!r}: expected one of {ARCHITECTURES}")
-    classes = list(classes)
-    if not classes or len(set(classes)) != len(classes):
-        raise ValueError(f"classes must be a non-empty list of distinct names, got {classes}")
+    classes = check_classes(classes)
     num_classes = len(classes) + (1 if architecture == "fasterrcnn" else 0)
     common = {"min_size": min_size, "max_size": max_size, "detections_per_img": detections_per_img}
     common.update(options or {})

@@ -1,4 +1,4 @@
-"""Training a page detector with Lightning: torchvision's own losses, and the field's two metrics per epoch.
+"""Training a page detector with Lightning: the detector's own losses, and the field's two metrics per epoch.
 
 Validation reports both families of numbers a reader of detection papers expects:
 
@@ -113,10 +113,13 @@ class DetectionMetrics:
 
 
 class DetectionTask(pl.LightningModule):
-    """A torchvision detector (:func:`sigbench.detection.models.build_detector`) trained on its own losses.
+    """A page detector trained on its own losses: a torchvision one
+    (:func:`sigbench.detection.models.build_detector`) or the heatmap detector
+    (:func:`sigbench.detection.heatmap.heatmap_detector`).
 
     Args:
-        backbone: the :class:`~sigbench.detection.models.Detector` (the runner passes the built ``model``).
+        backbone: the :class:`~sigbench.detection.models.Detector` or
+            :class:`~sigbench.detection.heatmap.HeatmapDetector` (the runner passes the built ``model``).
         num_classes: classes of the data module; must match the detector's class list.
         optimizer: a factory ``f(params) -> Optimizer``; ``scheduler``: ``f(optimizer)`` stepped per epoch.
         loss: must be ``None``: torchvision detectors compute their losses themselves.
@@ -125,7 +128,7 @@ class DetectionTask(pl.LightningModule):
         ious: IoU thresholds of the AOSSig metric (the paper reports 0.5 and 0.75).
     """
 
-    # torchvision detectors compute their own losses: a configured loss is refused at start-up
+    # the detectors compute their own losses: a configured loss is refused at start-up
     loss_interface: ClassVar[str | None] = None
 
     def __init__(
@@ -141,7 +144,7 @@ class DetectionTask(pl.LightningModule):
     ) -> None:
         super().__init__()
         if loss is not None:
-            raise ValueError("detection: torchvision detectors compute their own losses; set loss: null")
+            raise ValueError("detection: detectors compute their own losses; set loss: null")
         classes = list(getattr(backbone, "classes", []))
         if len(classes) != num_classes:
             raise ValueError(

@@ -41,9 +41,29 @@ def dice_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0) -
     """
     _check(logits, target)
     prob, onehot = probabilities_and_onehot(logits, target)
-    dims = (2, 3)
-    inter = (prob * onehot).sum(dims)
-    total = prob.sum(dims) + onehot.sum(dims)
+    return soft_dice(prob, onehot, smooth=smooth)
+
+
+def soft_dice(
+    prob: torch.Tensor,
+    target: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    smooth: float = 1.0,
+    per_image: bool = True,
+) -> torch.Tensor:
+    """Soft Dice loss of probabilities against a float target, both N x C x H x W, per image and channel
+    (``per_image=False``: per channel over the whole batch), averaged.
+
+    ``mask`` (broadcastable to them, 1 = counts, 0 = ignored) leaves pixels out of both sums: the
+    ambiguous border between a box and its shrunk kernel in heatmap detection, for instance. Over the batch
+    suits targets that are often empty (pages without a signature): per image, an empty target costs almost
+    1 until every pixel is far below ``smooth``, with next to no gradient.
+    """
+    if mask is not None:
+        prob, target = prob * mask, target * mask
+    dims = (2, 3) if per_image else (0, 2, 3)
+    inter = (prob * target).sum(dims)
+    total = prob.sum(dims) + target.sum(dims)
     return (1.0 - (2.0 * inter + smooth) / (total + smooth)).mean()
 
 

@@ -1,12 +1,17 @@
-"""Segmentation networks: U-Net with any timm encoder, and torchvision's DeepLabV3, behind one interface.
+"""Segmentation networks: U-Net and FPN on timm encoders, and torchvision's DeepLabV3, behind one interface.
 
-Both builders return a :class:`SegmentationNet`: float images N x C_in x H x W in [0, 1] in, logits
-N x classes x H x W out, at the input size, for any H and W (the U-Net needs sides divisible by its output
-stride, so the wrapper pads with white paper and crops the logits back). Weights are always random
-(``encoder_weights=None`` / ``weights=None``): nothing is downloaded at run time.
+Every builder returns a :class:`SegmentationNet`: float images N x C_in x H x W in [0, 1] in, logits
+N x classes x H' x W' out for any H and W (the encoders need sides divisible by their total stride, so the
+wrapper pads with white paper and crops the logits back). U-Net and DeepLabV3 predict at the input size; the
+FPN predicts at a coarser ``output_stride`` (H' = ceil(H / output_stride)), which is all a box detector
+needs and several times cheaper at page resolution. Weights are always random (``encoder_weights=None`` /
+``weights=None``): nothing is downloaded at run time.
 """
 
 from __future__ import annotations
+
+import math
+from types import ModuleType
 
 import torch
 from torch import nn
@@ -17,20 +22,31 @@ DEEPLAB_BACKBONES: tuple[str, ...] = ("resnet50", "resnet101", "mobilenet_v3_lar
 
 class SegmentationNet(nn.Module):
     """Uniform wrapper: pads to a multiple of ``stride``, repeats a grey channel for RGB-only networks,
-    unwraps torchvision's ``{"out": ...}`` dict, and crops the logits to the input size.
+    unwraps torchvision's ``{"out": ...}`` dict, and crops the logits to the input size (divided by
+    ``output_stride``).
 
-    Attributes ``in_channels`` and ``num_classes`` let the task and ``sigbench-segment`` check inputs.
+    Attributes ``in_channels`` and ``num_classes`` let the task and ``sigbench-segment`` check inputs;
+    ``output_stride`` is how many input pixels one output cell spans along each side (1: full resolution).
     """
 
     def __init__(
-        self, net: nn.Module, in_channels: int, num_classes: int, stride: int = 1, net_channels: int = 0
+        self,
+        net: nn.Module,
+        in_channels: int,
+        num_classes: int,
+        stride: int = 1,
+        net_channels: int = 0,
+        output_stride: int = 1,
     ) -> None:
         super().__init__()
+        if stride % output_stride:
+            raise ValueError(f"padding stride {stride} is not a multiple of output_stride {output_stride}")
         self.net = net
         self.in_channels = in_channels
         self.num_classes = num_classes
         self.stride = stride
         self.net_channels = net_channels or in_channels
+        self.output_stride = output_stride
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[1] != self.in_channels:
@@ -44,7 +60,19 @@ class SegmentationNet(nn.Module):
         out = self.net(x)
         if isinstance(out, dict):
             out = out["out"]
-        return out[..., :h, :w]
+        return out[..., : math.ceil(h / self.output_stride), : math.ceil(w / self.output_stride)]
+
+
+def _smp(what: str) -> ModuleType:
+    """segmentation_models_pytorch, imported on demand (it is an optional extra)."""
+    from sigbench.extras import require
+
+    return require("segmentation_models_pytorch", "documents", what)
+
+
+def _timm_encoder(encoder: str) -> str:
+    """smp's name of a timm encoder (``resnet18`` -> ``tu-resnet18``)."""
+    return encoder if encoder.startswith("tu-") else f"tu-{encoder}"
 
 
 def unet(
@@ -56,16 +84,12 @@ def unet(
 ) -> SegmentationNet:
     """``segmentation_models_pytorch.Unet`` on the timm encoder ``encoder`` (e.g. ``resnet18``,
     ``mobilenetv3_large_100``, ``efficientnet_b0``), randomly initialised."""
-    from sigbench.extras import require
-
-    smp = require("segmentation_models_pytorch", "documents", "the U-Net segmentation model")
-
-    name = encoder if encoder.startswith("tu-") else f"tu-{encoder}"
+    smp = _smp("the U-Net segmentation model")
     decoder = list(decoder_channels) if decoder_channels else [256, 128, 64, 32, 16][:encoder_depth]
     if len(decoder) != encoder_depth:
         raise ValueError(f"decoder_channels needs {encoder_depth} entries (encoder_depth), got {decoder}")
     net = smp.Unet(
-        encoder_name=name,
+        encoder_name=_timm_encoder(encoder),
         encoder_weights=None,
         encoder_depth=encoder_depth,
         decoder_channels=decoder,
@@ -73,6 +97,43 @@ def unet(
         classes=classes,
     )
     return SegmentationNet(net, in_channels, classes, stride=2**encoder_depth)
+
+
+def fpn(
+    encoder: str = "resnet18",
+    in_channels: int = 3,
+    classes: int = 1,
+    encoder_depth: int = 5,
+    pyramid_channels: int = 256,
+    segmentation_channels: int = 128,
+    output_stride: int = 4,
+    dropout: float = 0.0,
+) -> SegmentationNet:
+    """``segmentation_models_pytorch.FPN`` on the timm encoder ``encoder``, randomly initialised, with logits
+    at ``output_stride`` (1, 2 or 4) of the input.
+
+    The FPN decoder merges the pyramid at stride 4, as DBNet / PSENet text detectors do; stopping there
+    (instead of upsampling to the input size) keeps the costly part of a page-sized forward pass small.
+    Narrow ``pyramid_channels`` / ``segmentation_channels`` (e.g. 64 / 32) make it CPU-sized; the
+    latter must be a multiple of 32 (smp normalises those blocks with 32-group GroupNorm).
+    """
+    smp = _smp("the FPN segmentation model")
+    if output_stride not in (1, 2, 4):
+        raise ValueError(f"fpn output_stride must be 1, 2 or 4, got {output_stride}")
+    if segmentation_channels % 32:
+        raise ValueError(f"fpn segmentation_channels must be a multiple of 32, got {segmentation_channels}")
+    net = smp.FPN(
+        encoder_name=_timm_encoder(encoder),
+        encoder_weights=None,
+        encoder_depth=encoder_depth,
+        decoder_pyramid_channels=pyramid_channels,
+        decoder_segmentation_channels=segmentation_channels,
+        decoder_dropout=dropout,
+        in_channels=in_channels,
+        classes=classes,
+        upsampling=4 // output_stride,
+    )
+    return SegmentationNet(net, in_channels, classes, stride=2**encoder_depth, output_stride=output_stride)
 
 
 def deeplabv3(
