@@ -95,7 +95,7 @@ def auc(higher: np.ndarray, lower: np.ndarray) -> float:
 
 
 # Lowest skilled-forgery AUC (32 genuine against 32 skilled forgeries, pooled over writers) each mode must
-# reach: below what seven test extractors gave (training seeds and machines; see tests/service_helpers.py),
+# reach: below what seven test extractors gave (0.69-0.76 and 0.77-0.92; see tests/service_helpers.py),
 # well above chance (0.5). The WD-SVM, trained against other writers at enrolment, is the stronger mode, as
 # published.
 SKILLED_AUC = {"distance": 0.6, "wd_svm": 0.68}
@@ -126,7 +126,7 @@ def test_verification_separates_genuine_from_forgeries(world, mode):
     g, f, r = (np.array([d.score for d in group]) for group in (genuine, skilled, random))
     n = QUESTIONED
     per_writer = np.mean([auc(g[n * i : n * i + n], f[n * i : n * i + n]) for i in range(len(WRITERS))])
-    assert per_writer >= 0.7, (mode, g, f)  # 0.77-0.89 measured
+    assert per_writer >= 0.7, (mode, g, f)  # 0.77-0.93 measured
     assert auc(g, f) >= SKILLED_AUC[mode], (mode, g, f)
     assert auc(g, r) >= 0.9, (mode, g, r)  # 0.94-1.0 measured
     assert not any(d.outcome == "accept" for d in random), (mode, r, bundle.thresholds(mode))
@@ -247,13 +247,16 @@ def test_duplicates_refused_and_enrolment_completes_at_n(world):
 
 
 def test_someone_elses_signature_is_named_as_outlier(world):
+    """Writer 94's signature among five of writer 93's: z -6.6 to -12.1 on seven test extractors (the
+    bound is -3.5). Not every pair is that clear to a small extractor: 91 / 92 gave -4.2 to -7.5, and 96
+    among 95's is never named (z -1.0 to -1.9)."""
     store, bundle, pipeline = world["store"], world["bundle"], world["pipeline"]
     from sigbench.data.synthetic import render_raw_scan
 
-    own = [pipeline.read_array(render_raw_scan(91, s, difficulty=DIFFICULTY), f"a{s}.png") for s in range(5)]
-    other = pipeline.read_array(render_raw_scan(92, 0, difficulty=DIFFICULTY), "b0.png")
-    result = enrol(store, bundle, "W91", [d.signatures[0] for d in [*own, other]], actor="test")
-    intruder = next(r.id for r in store.list_references("W91") if r.provenance["document_name"] == "b0.png")
+    own = [pipeline.read_array(render_raw_scan(93, s, difficulty=DIFFICULTY), f"a{s}.png") for s in range(5)]
+    other = pipeline.read_array(render_raw_scan(94, 0, difficulty=DIFFICULTY), "b0.png")
+    result = enrol(store, bundle, "W93", [d.signatures[0] for d in [*own, other]], actor="test")
+    intruder = next(r.id for r in store.list_references("W93") if r.provenance["document_name"] == "b0.png")
     assert result.consistency.outliers == [intruder]
     assert result.status == "pending" and str(intruder) in result.reason
     scores = dict(zip(result.consistency.reference_ids, result.consistency.z_scores, strict=True))
