@@ -198,6 +198,18 @@ def test_experiment_derives_from_the_tobacco_like_recipe_and_builds(tmp_path: Pa
     assert isinstance(detector, HeatmapDetector) and detector.classes == list(cfg.data.classes)
 
 
+def cfg_overrides(ckpt: Path, layout: Path, out: Path) -> list[str]:
+    """``sigbench-detect`` on the layout's test pages, scored against its ground truth."""
+    return [
+        f"ckpt={ckpt}",
+        f"input={layout / 'L1' / 'data' / 'test'}",
+        f"output={out}",
+        f"gt={layout / 'L1' / 'anno_label' / 'test'}",
+        "score_threshold=0.0",
+        "device=cpu",
+    ]
+
+
 def test_tiny_heatmap_run_is_applied_by_sigbench_detect(tmp_path: Path) -> None:
     """Trained for two steps, the checkpoint is rebuilt from its stored config by ``sigbench-detect``."""
     from sigbench.runner.detect import detect
@@ -223,18 +235,40 @@ def test_tiny_heatmap_run_is_applied_by_sigbench_detect(tmp_path: Path) -> None:
     assert isinstance(task.detector, HeatmapDetector) and task.detector.net.output_stride == 4
     out = tmp_path / "detections"
     with initialize_config_dir(config_dir=conf_dir(), version_base="1.3"):
-        cfg = compose(
-            "detect",
-            overrides=[
-                f"ckpt={ckpt}",
-                f"input={layout / 'L1' / 'data' / 'test'}",
-                f"output={out}",
-                f"gt={layout / 'L1' / 'anno_label' / 'test'}",
-                "score_threshold=0.0",
-                "device=cpu",
-            ],
-        )
+        cfg = compose("detect", overrides=cfg_overrides(ckpt, layout, out))
     result = detect(cfg)
     assert result["pages"] == 2 and result["metrics"]["num_gt"] == 3
+    with initialize_config_dir(config_dir=conf_dir(), version_base="1.3"):
+        tighter = compose(
+            "detect", overrides=[*cfg_overrides(ckpt, layout, tmp_path / "tight"), "map_threshold=0.6"]
+        )
+    assert detect(tighter)["pages"] == 2  # the option reaches the runner through the schema
     record = json.loads(sorted(out.glob("*.json"))[0].read_text())
     assert (record["width"], record["height"], record["classes"]) == (192, 128, ["signature"])
+
+
+def test_map_threshold_is_checked_and_changes_the_decoding() -> None:
+    """``sigbench-detect map_threshold=``: a probability, heatmap detectors only, and it decides which map
+    cells form a box (a blob of probability 0.4 is a box at the trained 0.3, nothing at 0.5)."""
+    from types import SimpleNamespace
+
+    from sigbench.runner.detect import apply_map_threshold, check_map_threshold
+    from sigbench.runner.validation import ConfigError
+
+    assert check_map_threshold(None) is None and check_map_threshold(0.45) == 0.45
+    for bad in (0, 1, 1.5, -0.2, "high", True):
+        with pytest.raises(ConfigError, match="map_threshold"):
+            check_map_threshold(bad)
+    with pytest.raises(ConfigError, match=r"map_threshold: only heatmap.*x.ckpt holds a fasterrcnn"):
+        apply_map_threshold(SimpleNamespace(architecture="fasterrcnn"), 0.5, "x.ckpt")
+
+    detector = heatmap_detector(["signature"], encoder="lcnet_050", pyramid_channels=32)
+    assert detector.threshold == 0.3
+    prob = torch.full((1, 1, 16, 16), 0.01)
+    prob[0, 0, 4:10, 3:12] = 0.4  # 6 x 9 cells of 4 px: 864 px, above min_area
+    logits = torch.logit(prob)
+    (before,) = detector.detections(logits, [(64, 64)])
+    assert len(before["boxes"]) == 1 and before["scores"][0] == pytest.approx(0.4, abs=1e-5)
+    apply_map_threshold(detector, 0.5, "x.ckpt")
+    (after,) = detector.detections(logits, [(64, 64)])
+    assert detector.threshold == 0.5 and len(after["boxes"]) == 0

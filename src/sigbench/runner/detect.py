@@ -87,6 +87,31 @@ def score(
     return metrics
 
 
+def check_map_threshold(value: Any) -> float | None:
+    """``map_threshold`` as a probability in (0, 1), or ``None`` (the detector's own)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 < float(value) < 1.0:
+        raise ConfigError(f"map_threshold: {value!r}, expected a probability in (0, 1) or null")
+    return float(value)
+
+
+def apply_map_threshold(detector: Any, value: float | None, ckpt: str) -> None:
+    """Decode a heatmap detector's map at ``value`` instead of its trained threshold.
+
+    Only the decoding changes (which map cells form a box), so it can be chosen on held-out pages after
+    training; a detector without a probability map (the torchvision ones) is an error naming the option.
+    """
+    if value is None:
+        return
+    if getattr(detector, "architecture", None) != "heatmap":
+        kind = getattr(detector, "architecture", type(detector).__name__)
+        raise ConfigError(
+            f"map_threshold: only heatmap detectors decode a probability map; {ckpt} holds a {kind} detector"
+        )
+    detector.threshold = value
+
+
 def detect(cfg: DictConfig) -> dict[str, Any]:
     """Run ``sigbench-detect``; returns the page count, output folder and metrics (when ``gt`` is set)."""
     if not Path(cfg.ckpt).is_file():
@@ -95,12 +120,14 @@ def detect(cfg: DictConfig) -> dict[str, Any]:
     out_dir = Path(str(cfg.output)) if cfg.get("output") else None
     max_pixels, dpi = cfg.get("max_pixels", DEFAULT_MAX_PIXELS), cfg.get("dpi", DEFAULT_DPI)
     skip_bad = bool(cfg.get("skip_bad", False))
+    map_threshold = check_map_threshold(cfg.get("map_threshold"))
     checked = gather_inputs(cfg.input, out_dir, "sigbench-detect", skip_bad, max_pixels, dpi)
     if out_dir is None:
         raise ConfigError("output= is required (a folder for the per-page results)")
     task, config = load_task(cfg.ckpt, map_location="cpu", needs="detection", tool="sigbench-detect")
     device = pick_device(cfg.device)
     detector = task.detector.to(device).eval()
+    apply_map_threshold(detector, map_threshold, str(cfg.ckpt))
     classes = list(detector.classes)
     shape = geometry(cfg, config.get("data", {}))
     remove_stale_temps_in(out_dir)  # what a killed earlier run left in its output folder

@@ -128,6 +128,7 @@ class DetectSchema:
     tile_size: int | None = None  # None: as trained; 0: no tiling
     tile_overlap: int | None = None
     score_threshold: float = 0.5
+    map_threshold: float | None = None  # heatmap detectors: a map cell's probability to join a box
     crops: bool = True
     annotated: bool = True
     skip_bad: bool = False  # leave unreadable input files out (listed in <output>/skipped.json)
