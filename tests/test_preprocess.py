@@ -293,3 +293,18 @@ def test_unreadable_file_error_names_the_file(tmp_path) -> None:
     path.write_bytes(b"not an image at all")
     with pytest.raises(OSError, match="broken.png"):
         load_grayscale(path)
+
+
+@pytest.mark.parametrize("ink_level", [150, 200])
+def test_stroke_fainter_than_the_blur_is_kept_not_called_blank(ink_level: int) -> None:
+    """A two-pixel faint line on textured paper: the blurred mask is empty, the raw pixels are the ink."""
+    rng = np.random.default_rng(0)
+    gray = np.clip(240 + rng.normal(0, 3, (100, 200)), 0, 255).astype(np.uint8)
+    gray[50:52, 40:160] = ink_level
+    threshold = otsu_threshold(gray)
+    assert threshold == ink_level  # Otsu isolates the line ...
+    assert not preprocess._ink_mask(gray, threshold)[0].any()  # ... and the reference's blur loses it
+    canvas = preprocess.center_on_canvas(gray, (120, 240))
+    # the line's first row without its last column (the reference excludes the last ink row and column)
+    assert np.count_nonzero(canvas < 255) == 119
+    assert set(np.unique(canvas)) == {ink_level, 255}

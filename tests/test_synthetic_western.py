@@ -100,3 +100,15 @@ def test_cli_style_option_writes_the_western_population(tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli.main([*argv, "--npz", str(npz), "--style", "gothic"])
     assert "--style" in capsys.readouterr().err
+
+
+def test_faint_thin_initials_writer_is_preprocessed():
+    """Seed 2018's writer 97 signs "L h" with a fine, faint pen; its sample 6 used to be called blank."""
+    from sigbench.data.preprocess import preprocess_signature
+    from sigbench.data.synthetic.dataset import CANVAS_SIZE, IMG_SIZE
+    from sigbench.data.synthetic.difficulty import resolve_difficulty
+    from sigbench.data.synthetic.samples import writer_scans
+
+    scans = writer_scans(2018, 97, 7, 0, resolve_difficulty("default"), style="western")
+    image = preprocess_signature(scans[6].image, CANVAS_SIZE, IMG_SIZE, None, name=scans[6].info.filename)
+    assert 0 < np.count_nonzero(image) < image.size // 10

@@ -236,6 +236,11 @@ def center_on_canvas(gray: np.ndarray, canvas_size: tuple[int, int], name: str |
         # split halfway between the two Otsu classes instead.
         threshold = _class_midpoint(hist, threshold)
         ink, top, left = _ink_mask(gray, threshold)
+    if levels > 1 and not ink.any():
+        # Beyond the reference: a pen stroke thinner and fainter than the blur (a one-pixel line on textured
+        # paper) is averaged away above the threshold while its own pixels stand clearly below it; the
+        # reference would call the signature blank, so take the unblurred pixels instead.
+        ink, top, left = _raw_ink_mask(gray, threshold)
     row_counts = ink.sum(axis=1, dtype=np.int64)
     total = int(row_counts.sum())
     if total == 0 or total == gray.size:
@@ -258,6 +263,16 @@ def center_on_canvas(gray: np.ndarray, canvas_size: tuple[int, int], name: str |
     canvas[r_start : r_start + cropped.shape[0], c_start : c_start + cropped.shape[1]] = cropped
     canvas[canvas > threshold] = 255
     return canvas
+
+
+def _raw_ink_mask(gray: np.ndarray, threshold: int) -> tuple[np.ndarray, int, int]:
+    """``gray <= threshold`` without the blur, as the window holding it and that window's offset."""
+    dark = gray <= threshold
+    rows, cols = np.flatnonzero(dark.any(axis=1)), np.flatnonzero(dark.any(axis=0))
+    if rows.size == 0:
+        return np.zeros((0, 0), bool), 0, 0
+    top, left = int(rows[0]), int(cols[0])
+    return dark[top : rows[-1] + 1, left : cols[-1] + 1], top, left
 
 
 def _place(cropped: np.ndarray, center: int, size: int, axis: int) -> tuple[int, np.ndarray]:
