@@ -29,6 +29,10 @@ def test_the_study_rows_and_the_gpu_recipe_exist():
         "synth_scale_pretrain",
         "synth_scale_finetune_bhsig",
         "synth_gpu_signet_f",
+        "synth_scale_100_epochs20",
+        "synth_scale_100_signet",
+        "synth_scale_100_signet_f",
+        "synth_scale_100_multitask_triplet",
     }
 
 
@@ -61,6 +65,23 @@ def test_rows_change_one_thing_from_the_reference(tmp_path):
     assert signet_f.loss.lamb == 0.95 and signet_f.model == ref.model
     assert triplet.task.pretrain_epochs == 4 and triplet.data.sampler is not None
     assert triplet.data.dataset == ref.data.dataset
+
+
+def test_rows_at_make_run_scale_change_one_thing_from_writers_100(tmp_path):
+    ref = compose_train(["experiment=synth_scale_writers_100"], tmp_path)
+    rows = {
+        name: compose_train([f"experiment=synth_scale_100_{name}"], tmp_path)
+        for name in ("epochs20", "signet", "signet_f", "multitask_triplet")
+    }
+    for cfg in rows.values():
+        assert cfg.data.dataset == ref.data.dataset and list(cfg.data.train_users) == [50, 150]
+        assert cfg.validation_sets.keys() == ref.validation_sets.keys() == {"kaggle", "nisdcc"}
+    assert rows["epochs20"].trainer.max_epochs == 20 and ref.trainer.max_epochs == 8
+    assert rows["epochs20"].model == ref.model and rows["epochs20"].loss == ref.loss
+    assert rows["signet"].model.variant != "thin" and rows["signet"].loss == ref.loss
+    assert rows["signet_f"].data.include_forgeries and rows["signet_f"].model == ref.model
+    triplet = rows["multitask_triplet"]
+    assert triplet.data.sampler.p == 64 and triplet.model == ref.model and triplet.task.pretrain_epochs == 4
 
 
 def test_gpu_recipe_is_paper_scale_with_the_fast_path(tmp_path):
