@@ -86,7 +86,9 @@ def run_one(row: str, seed: int, threads: int, study_dir: Path = STUDY_DIR) -> s
         target = out / "study_eval" / protocol
         if not list(target.glob("*/results.json")):
             _run(
-                _command("sigbench-eval", [f"ckpt={ckpt}", f"protocol={protocol}", f"hydra.run.dir={target}"]),
+                _command(
+                    "sigbench-eval", [f"ckpt={ckpt}", f"protocol={protocol}", f"hydra.run.dir={target}"]
+                ),
                 target / "study_eval.log",
                 threads,
             )

@@ -41,7 +41,9 @@ def write_results(folder, protocol_kind: str, metrics: dict[str, tuple[float, fl
 def test_table_shows_mean_over_seeds_fold_std_and_each_seed(tmp_path):
     for seed, (eer, std, user) in {1: (0.10, 0.02, 0.05), 2: (0.14, 0.04, 0.07)}.items():
         run = tmp_path / "writers_100" / f"seed{seed}"
-        write_results(run / "study_eval" / "kaggle_wd", "wd", {"EER": (eer, std), "EER_userthresholds": (user, 0)})
+        write_results(
+            run / "study_eval" / "kaggle_wd", "wd", {"EER": (eer, std), "EER_userthresholds": (user, 0)}
+        )
         (run / "metrics.json").write_text(json.dumps({"timings_s": {"data": 30.0, "train": 60.0 * seed}}))
     # a row without finished evaluations is left out
     (tmp_path / "writers_1000" / "seed1").mkdir(parents=True)
