@@ -260,7 +260,7 @@ def test_folder_adapter_regex_with_writer_and_forger_groups(tmp_path: Path) -> N
         regex=True,
     )
     scan = adapter.scan()
-    got = {r.path.relative_to(tmp_path).as_posix(): r[1:] for r in scan.records}
+    got = {r.path.relative_to(tmp_path).as_posix(): r[1:4] for r in scan.records}
     assert got == {
         "genuine/ann_1.png": ("ann", 0, None),
         "genuine/bob_2.png": ("bob", 0, None),
@@ -290,7 +290,7 @@ def test_manifest_adapter(tmp_path: Path) -> None:
 
     scan = ManifestAdapter(csv_path).scan()
 
-    got = [(r.path, *r[1:]) for r in scan.records]
+    got = [r[:4] for r in scan.records]
     assert got == [
         (tmp_path / "imgs/a.png", "7", 0, None),
         (tmp_path / "imgs/b.tif", "7", 1, "3"),
@@ -311,7 +311,7 @@ def test_manifest_adapter_requires_columns(tmp_path: Path) -> None:
 
 
 def test_registry_and_errors(tmp_path: Path) -> None:
-    assert set(CASES) | {"folder", "manifest"} == set(available_adapters())
+    assert set(CASES) | {"folder", "manifest", "tobacco800"} == set(available_adapters())
     with pytest.raises(KeyError, match=r"available: .*cedar"):
         get_adapter("nope")
     with pytest.raises(FileNotFoundError, match="does not exist"):
@@ -321,7 +321,7 @@ def test_registry_and_errors(tmp_path: Path) -> None:
     assert create_adapter("cedar", tmp_path, canvas_size=[100, 140]).canvas_size == (100, 140)
 
 
-@pytest.mark.parametrize("name", [*sorted(CASES), "folder", "manifest"])
+@pytest.mark.parametrize("name", [*sorted(CASES), "folder", "manifest", "tobacco800"])
 def test_dataset_config_builds_its_adapter(name: str, tmp_path: Path) -> None:
     """conf/dataset/<name>.yaml targets the adapter registered as <name>, with the same canvas."""
     from hydra.utils import instantiate

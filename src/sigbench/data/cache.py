@@ -50,7 +50,8 @@ def _code_digest() -> str:
 
 
 def _files_digest(adapter: DatasetAdapter, scan: ScanResult) -> str:
-    """Identity of the scans the adapter found: relative name, writer, label, byte size and mtime of each.
+    """Identity of the scans the adapter found: name (with the box of a region record), writer, label,
+    byte size and mtime of each.
 
     Reading the bytes would be exact but costs as much as the hashing pass of a prepare run; size and
     modification time catch replaced or edited files, as ``make`` and ``rsync`` assume.
@@ -59,7 +60,7 @@ def _files_digest(adapter: DatasetAdapter, scan: ScanResult) -> str:
     for record in scan.records:
         stat = record.path.stat()
         line = (
-            f"{adapter.relative_name(record.path)}\t{record.writer_id}\t{record.yforg}\t{record.forger_id}"
+            f"{adapter.record_name(record)}\t{record.writer_id}\t{record.yforg}\t{record.forger_id}"
             f"\t{stat.st_size}\t{stat.st_mtime_ns}\n"
         )
         lines.append(line)

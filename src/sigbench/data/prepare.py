@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from sigbench.atomic import atomic_write_text, remove_stale_temps, scratch_file
-from sigbench.data.datasets.base import YFORG_NAMES, DatasetAdapter, SignatureRecord, describe_files
+from sigbench.data.datasets.base import YFORG_NAMES, Box, DatasetAdapter, SignatureRecord, describe_files
 from sigbench.data.formats import SignatureDataset, save_dataset
 from sigbench.data.preprocess import DEFAULT_IMG_SIZE, canvas_fits, preprocess_signature
 from sigbench.images import DEFAULT_MAX_PIXELS, check_max_pixels, read_grey
@@ -182,25 +182,54 @@ def _hash_chunk(paths: Sequence[str]) -> list[str | None]:
     return [file_md5(p) for p in paths]
 
 
-def _preprocess_one(
-    path: str, canvas_size: tuple[int, int], img_size: tuple[int, int], max_pixels: int | None
-) -> tuple[np.ndarray | None, str | None, bool]:
-    """(image, error, larger-than-canvas) for one file; per-file problems become an error string.
+def read_signature(
+    path: str | Path, box: Box | None = None, max_pixels: int | None = DEFAULT_MAX_PIXELS
+) -> np.ndarray:
+    """The signature of one record as ``H x W`` uint8 grey, dark ink on light paper.
 
-    The file is read by :func:`sigbench.images.read_grey`, as every tool reads it: a multi-page file is
-    refused (one signature per file), a file above ``max_pixels`` is refused before it is decoded."""
+    The file is read by :func:`sigbench.images.read_grey`, as every tool reads it (a bilevel TIFF comes
+    out as 0 / 255, a multi-page file is refused, a file above ``max_pixels`` is refused before it is
+    decoded); with a ``box`` the signature is that region of it. A box that does not lie inside the
+    decoded image (the adapter checked it against the size its list states) is a ValueError naming both.
+    """
+    gray = read_grey(path, max_pixels)
+    if box is None:
+        return gray
+    height, width = gray.shape
+    x, y, w, h = (int(v) for v in box)
+    if w <= 0 or h <= 0 or x < 0 or y < 0 or x + w > width or y + h > height:
+        raise ValueError(
+            f"{path}: box x={x}, y={y}, w={w}, h={h} does not lie inside the image ({width} x {height} "
+            "px); expected w, h > 0, 0 <= x, x + w <= width, 0 <= y, y + h <= height"
+        )
+    return np.ascontiguousarray(gray[y : y + h, x : x + w])
+
+
+def _preprocess_one(
+    item: tuple[str, Box | None],
+    canvas_size: tuple[int, int],
+    img_size: tuple[int, int],
+    max_pixels: int | None,
+) -> tuple[np.ndarray | None, str | None, bool]:
+    """(image, error, larger-than-canvas) for one ``(file, box)``; per-file problems become an error
+    string. The pixels come from :func:`read_signature`."""
+    path, box = item
     try:
-        gray = read_grey(path, max_pixels)
-        img = preprocess_signature(gray, canvas_size, img_size, input_size=None, name=path)
+        gray = read_signature(path, box, max_pixels)
+        name = path if box is None else f"{path}#{box}"
+        img = preprocess_signature(gray, canvas_size, img_size, input_size=None, name=name)
     except (OSError, ValueError) as err:  # ImageReadError and BlankImageError are ValueErrors
         return None, f"{type(err).__name__}: {err}", False
     return img, None, not canvas_fits(gray.shape, canvas_size)
 
 
 def _preprocess_chunk(
-    paths: Sequence[str], canvas_size: tuple[int, int], img_size: tuple[int, int], max_pixels: int | None
+    items: Sequence[tuple[str, Box | None]],
+    canvas_size: tuple[int, int],
+    img_size: tuple[int, int],
+    max_pixels: int | None,
 ) -> list[tuple[np.ndarray | None, str | None, bool]]:
-    return [_preprocess_one(p, canvas_size, img_size, max_pixels) for p in paths]
+    return [_preprocess_one(item, canvas_size, img_size, max_pixels) for item in items]
 
 
 # --------------------------------------------------------------------------------------- parallel driver
@@ -249,8 +278,8 @@ class _Pool:
 
     def run(
         self,
-        fn: Callable[[list[str]], list[Any]],
-        items: Sequence[str],
+        fn: Callable[[list[Any]], list[Any]],
+        items: Sequence[Any],
         chunk: int,
         on_chunk: Callable[[int, list[Any]], None],
     ) -> None:
@@ -295,17 +324,18 @@ def _hash_files(pool: _Pool, paths: list[str], ui: ProgressBar) -> list[str | No
 def find_duplicates(
     records: Sequence[SignatureRecord], hashes: Sequence[str | None], names: Sequence[str] | None = None
 ) -> tuple[list[int], list[DuplicateGroup]]:
-    """Indices of the records to keep and the duplicate groups (same writer, same md5).
+    """Indices of the records to keep and the duplicate groups (same writer, same md5, same box).
 
     The first record of a group in the given order is kept; unreadable files (hash ``None``) are never
-    merged, so each is reported as bad on its own.
+    merged, so each is reported as bad on its own. Two boxes of one file are two signatures, never
+    duplicates of each other.
     """
     names = [str(r.path) for r in records] if names is None else list(names)
-    first: dict[tuple[str, str], int] = {}
+    first: dict[tuple[str, str, Box | None], int] = {}
     removed: dict[int, list[int]] = {}
     keep: list[int] = []
     for i, (record, md5) in enumerate(zip(records, hashes, strict=True)):
-        key = (record.writer_id, md5) if md5 is not None else None
+        key = (record.writer_id, md5, record.box) if md5 is not None else None
         if key is not None and key in first:
             removed.setdefault(first[key], []).append(i)
             continue
@@ -419,7 +449,7 @@ def prepare_dataset(
         extra = f"; unmatched: {describe_files(scan.unmatched)}" if scan.unmatched else ""
         raise ValueError(f"{adapter!r}: no signature images found{extra}")
     records = scan.records
-    names = [adapter.relative_name(r.path) for r in records]
+    names = [adapter.record_name(r) for r in records]
     paths = [str(r.path) for r in records]
 
     with _Pool(workers) as pool, ProgressBar(progress) as ui:
@@ -428,7 +458,7 @@ def prepare_dataset(
             keep, duplicates = find_duplicates(records, _hash_files(pool, paths, ui), names)
         buffer = _ImageBuffer(len(keep), size, output)
         try:
-            todo = [paths[i] for i in keep]
+            todo = [(paths[i], records[i].box) for i in keep]
             bad, big = _preprocess_into(pool, ui, todo, canvas, size, buffer.array, max_pixels)
             if bad and not skip_bad:
                 raise BadFilesError([BadFile(names[keep[i]], reason) for i, reason in bad])
@@ -469,17 +499,17 @@ def prepare_dataset(
 def _preprocess_into(
     pool: _Pool,
     ui: ProgressBar,
-    paths: list[str],
+    items: list[tuple[str, Box | None]],
     canvas: tuple[int, int],
     size: tuple[int, int],
     out: np.ndarray,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> tuple[list[tuple[int, str]], list[int]]:
-    """Fill ``out[i, 0]`` with the preprocessed ``paths[i]``; return (bad index, reason) and the indices
-    of scans larger than the canvas."""
+    """Fill ``out[i, 0]`` with the preprocessed ``items[i]`` (file, box); return (bad index, reason) and
+    the indices of scans larger than the canvas."""
     bad: list[tuple[int, str]] = []
     big: list[int] = []
-    advance = ui.task("preprocessing", len(paths))
+    advance = ui.task("preprocessing", len(items))
 
     def store(start: int, results: list[Any]) -> None:
         for offset, (img, error, larger) in enumerate(results):
@@ -492,7 +522,7 @@ def _preprocess_into(
         advance(len(results))
 
     work = functools.partial(_preprocess_chunk, canvas_size=canvas, img_size=size, max_pixels=max_pixels)
-    pool.run(work, paths, pool.chunk_size(len(paths), 8, 32), store)
+    pool.run(work, items, pool.chunk_size(len(items), 8, 32), store)
     return sorted(bad), sorted(big)
 
 

@@ -209,6 +209,11 @@ class ScanSource:
             )
         for record in kept:
             refuse_held_out(record.path)  # a manifest may point outside its folder
+            if record.box is not None:  # a signature that is a region of a page: not one scan per file
+                raise ValueError(
+                    f"signature source: the {self.adapter!r} adapter lists signatures as boxes on pages "
+                    f"({record.path}#{record.box}); a scan source takes one signature per file"
+                )
         self.files: tuple[str, ...] = tuple(str(r.path) for r in kept)
         self.writers: tuple[str, ...] = tuple(str(r.writer_id) for r in kept)
 

@@ -1,11 +1,12 @@
 """Signature verification on extracted features: the reference metrics and the WD / WI / distance
-protocols (notes/protocols.md sections 6-8). Works on numpy features and scores only.
+protocols (notes/protocols.md sections 6-8), and every pair of signatures (``pairs``). Works on numpy
+features and scores only.
 
 Modules: ``metrics`` (reference metric suite, a-priori threshold, CI), ``splits`` (references / test /
 negatives, shared by all protocols), ``wd``, ``wi``, ``distance`` (baselines and ``DistanceMatcher``),
-``holdout`` (quick check during training), ``protocol`` (front door), ``results`` (summary and atomic
-files), ``plots`` (ROC/DET). Names below are imported lazily so that ``import sigbench.verification``
-stays cheap (sklearn SVMs and matplotlib load only when used).
+``pairs`` (genuine vs impostor pairs), ``holdout`` (quick check during training), ``protocol`` (front
+door), ``results`` (summary and atomic files), ``plots`` (ROC/DET). Names below are imported lazily so
+that ``import sigbench.verification`` stays cheap (sklearn SVMs and matplotlib load only when used).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ _EXPORTS = {
     "run_wd": "wd",
     "run_wi": "wi",
     "run_distance": "distance",
+    "run_pairs": "pairs",
     "PROTOCOLS": "protocol",
     "summarize": "results",
     "write_results": "results",

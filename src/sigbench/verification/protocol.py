@@ -1,11 +1,12 @@
 """One front door: run a verification protocol on extracted features and get per-fold results.
 
-``run_protocol(features, y, yforg, "wd" | "wi" | "distance", exp_users, dev_users, ...)`` returns the
-reference per-fold layout (:mod:`sigbench.verification.results`); :func:`summarize`,
+``run_protocol(features, y, yforg, "wd" | "wi" | "distance" | "pairs", exp_users, dev_users, ...)``
+returns the reference per-fold layout (:mod:`sigbench.verification.results`); :func:`summarize`,
 :func:`write_results` and :func:`format_table` turn it into numbers and files. Protocol-specific options
 are passed as keywords and forwarded to :func:`~sigbench.verification.wd.run_wd`,
-:func:`~sigbench.verification.wi.run_wi` or :func:`~sigbench.verification.distance.run_distance`
-(see their docstrings for the reference defaults); a misspelt option is an error, not ignored.
+:func:`~sigbench.verification.wi.run_wi`, :func:`~sigbench.verification.distance.run_distance` or
+:func:`~sigbench.verification.pairs.run_pairs` (see their docstrings for the reference defaults); a
+misspelt option is an error, not ignored.
 """
 
 from __future__ import annotations
@@ -16,13 +17,19 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from sigbench.verification.distance import run_distance
+from sigbench.verification.pairs import run_pairs
 from sigbench.verification.results import format_table, summarize, write_results
 from sigbench.verification.wd import run_wd
 from sigbench.verification.wi import run_wi
 
 __all__ = ["PROTOCOLS", "format_table", "protocol_options", "run_protocol", "summarize", "write_results"]
 
-PROTOCOLS: dict[str, Callable[..., list[dict]]] = {"wd": run_wd, "wi": run_wi, "distance": run_distance}
+PROTOCOLS: dict[str, Callable[..., list[dict]]] = {
+    "wd": run_wd,
+    "wi": run_wi,
+    "distance": run_distance,
+    "pairs": run_pairs,
+}
 _COMMON = ("features", "y", "yforg", "exp_users", "dev_users", "folds", "seed", "n_jobs")
 
 

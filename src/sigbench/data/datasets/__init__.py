@@ -1,4 +1,5 @@
-"""Dataset adapters: one small module per public dataset family, a generic folder adapter and a CSV one.
+"""Dataset adapters: one small module per public dataset family, a generic folder adapter and a CSV one
+(Tobacco800 lists signatures as boxes on document pages).
 
 Each adapter turns a dataset on disk into :class:`SignatureRecord` s; :func:`sigbench.data.prepare.
 prepare_dataset` turns records into a prepared sigver set. Importing this package registers every adapter,
@@ -6,6 +7,7 @@ so ``create_adapter("cedar", path)`` and the Hydra configs (``conf/dataset/<name
 """
 
 from sigbench.data.datasets.base import (
+    Box,
     DatasetAdapter,
     RegexAdapter,
     Rule,
@@ -27,10 +29,12 @@ from sigbench.data.datasets.manifest import ManifestAdapter
 from sigbench.data.datasets.mcyt import McytAdapter
 from sigbench.data.datasets.sigcomp2009 import Nisdcc2009Adapter
 from sigbench.data.datasets.sigcomp2011 import SigComp2011Adapter
+from sigbench.data.datasets.tobacco800 import Tobacco800Adapter
 
 __all__ = [
     "BhsigBengaliAdapter",
     "BhsigHindiAdapter",
+    "Box",
     "BrazilianAdapter",
     "CedarAdapter",
     "DatasetAdapter",
@@ -45,6 +49,7 @@ __all__ = [
     "ScanResult",
     "SigComp2011Adapter",
     "SignatureRecord",
+    "Tobacco800Adapter",
     "UnmatchedFilesError",
     "available_adapters",
     "create_adapter",

@@ -1,14 +1,15 @@
 """What every dataset adapter shares: the record it yields, the file walk, the rule matching and a registry.
 
-An adapter turns a folder of scans (or a manifest) into records ``(path, writer_id, yforg, forger_id)``.
-It never reads pixels: :func:`sigbench.data.prepare.prepare_dataset` does that, so an adapter stays a few
-lines of naming rules and can be checked on an empty-file tree in a test.
+An adapter turns a folder of scans (or a manifest) into records ``(path, writer_id, yforg, forger_id)``,
+plus a ``box`` when the signature is a region of a larger file (a signature on a document page, Tobacco800).
+It never reads pixels: :func:`sigbench.data.prepare.prepare_dataset` does that (and crops the box), so an
+adapter stays a few lines of naming rules and can be checked on an empty-file tree in a test.
 
 Two promises hold for every adapter:
 
 * records come out in one deterministic order (writers in natural order -- numeric when the ids are
-  numbers --, then genuine / skilled / simple, then file names in natural order), so user indices and the
-  "first of a duplicate group" are reproducible on any machine;
+  numbers --, then genuine / skilled / simple, then file names in natural order, then boxes), so user
+  indices and the "first of a duplicate group" are reproducible on any machine;
 * an image file that no rule recognises is never dropped silently: it is listed in
   :attr:`ScanResult.unmatched`, logged with a count and examples, and with ``strict=True`` it stops the run.
 """
@@ -40,13 +41,30 @@ EXAMPLES = 5
 YFORG_NAMES = {0: "genuine", 1: "skilled", 2: "simple"}
 
 
+class Box(NamedTuple):
+    """A signature's region of its file in pixels: left ``x``, top ``y``, width ``w``, height ``h``."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+
+    def __str__(self) -> str:
+        return f"{self.x},{self.y},{self.w},{self.h}"
+
+
 class SignatureRecord(NamedTuple):
-    """One scan: where it is, whose signature it imitates or is, and what kind it is."""
+    """One scan: where it is, whose signature it imitates or is, and what kind it is.
+
+    ``box`` is ``None`` when the file is the signature (every scan set); otherwise the signature is that
+    region of the file (a signature on a document page), which :mod:`sigbench.data.prepare` crops.
+    """
 
     path: Path
     writer_id: str
     yforg: int  # 0 genuine, 1 skilled forgery, 2 simple forgery
     forger_id: str | None = None
+    box: Box | None = None
 
 
 class UnmatchedFilesError(ValueError):
@@ -123,6 +141,13 @@ class DatasetAdapter(ABC):
         except ValueError:
             return path.as_posix()
 
+    def record_name(self, record: SignatureRecord) -> str:
+        """The name a record gets in the dataset's ``filenames``: :meth:`relative_name` of its file, with
+        ``#x,y,w,h`` appended when the signature is a box of that file (several signatures of one page
+        then keep distinct names)."""
+        name = self.relative_name(record.path)
+        return name if record.box is None else f"{name}#{record.box}"
+
     @abstractmethod
     def collect(self) -> ScanResult:
         """Find the records (any order); subclasses implement only this."""
@@ -132,7 +157,9 @@ class DatasetAdapter(ABC):
         if not self.path.exists():
             raise FileNotFoundError(f"{type(self).__name__}: dataset path {self.path} does not exist")
         result = self.collect()
-        result.records.sort(key=lambda r: (natural_key(r.writer_id), r.yforg, natural_key(r.path.as_posix())))
+        result.records.sort(
+            key=lambda r: (natural_key(r.writer_id), r.yforg, natural_key(r.path.as_posix()), r.box or ())
+        )
         result.unmatched.sort(key=natural_key)
         if result.unmatched:
             message = (
