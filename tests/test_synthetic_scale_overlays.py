@@ -67,6 +67,13 @@ def test_rows_change_one_thing_from_the_reference(tmp_path):
     assert triplet.data.dataset == ref.data.dataset
 
 
+@pytest.mark.parametrize("name", [n for n in OVERLAYS if n.startswith("synth_scale_") and "bhsig" not in n])
+def test_every_population_row_holds_out_writers_0_to_50_and_never_trains_on_them(name, tmp_path):
+    cfg = compose_train([f"experiment={name}"], tmp_path)
+    first, last = cfg.data.train_users
+    assert list(cfg.data.holdout_users) == [0, 50] and first >= 50 and last <= cfg.data.dataset.num_writers
+
+
 def test_rows_at_make_run_scale_change_one_thing_from_writers_100(tmp_path):
     ref = compose_train(["experiment=synth_scale_writers_100"], tmp_path)
     rows = {
