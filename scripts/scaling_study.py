@@ -145,13 +145,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--rows", nargs="+", choices=list(ROWS), required=True)
     run.add_argument("--seeds", nargs="+", type=int, default=[1, 2])
     run.add_argument("--jobs", type=int, default=1, help="runs at a time (one thread each when > 1)")
+    run.add_argument("--threads", type=int, default=None, help="threads per run (default: see --jobs)")
     show = sub.add_parser("table", help="print the table of finished runs")
     show.add_argument("--rows", nargs="+", choices=list(ROWS), default=list(ROWS))
     args = parser.parse_args(argv)
     if args.command == "table":
         print(table(args.rows, args.study_dir))
         return 0
-    threads = 1 if args.jobs > 1 else (os.cpu_count() or 1)
+    threads = args.threads or (1 if args.jobs > 1 else (os.cpu_count() or 1))
     jobs = [(row, seed) for row in args.rows for seed in args.seeds]
     failures = 0
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
