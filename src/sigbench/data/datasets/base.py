@@ -16,11 +16,12 @@ Two promises hold for every adapter:
 
 from __future__ import annotations
 
+import csv
 import logging
 import os
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, NamedTuple
@@ -105,6 +106,27 @@ def _as_size(size: Sequence[int] | None) -> tuple[int, int] | None:
     if height <= 0 or width <= 0:
         raise ValueError(f"canvas_size must be two positive integers (H, W), got {tuple(size)}")
     return height, width
+
+
+def csv_rows(
+    path: Path, required: Sequence[str], missing_error: Callable[[str], Exception]
+) -> Iterator[tuple[int, dict[str, str]]]:
+    """``(line number, {lower-case column: stripped value})`` for each row of a list-of-files CSV.
+
+    Shared by the adapters that read a CSV instead of a naming rule, so that all of them accept the same
+    spellings (any case, surrounding spaces, a UTF-8 byte-order mark) and number lines alike in their
+    errors. A missing required column raises ``missing_error(message)`` before any row is read.
+    """
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        columns = {(name or "").strip().lower(): name for name in reader.fieldnames or []}
+        missing = [c for c in required if c not in columns]
+        if missing:
+            raise missing_error(
+                f"{path}: missing column(s) {missing}; expected {list(required)} (found {list(columns)})"
+            )
+        for line, row in enumerate(reader, start=2):
+            yield line, {key: (row.get(name) or "").strip() for key, name in columns.items()}
 
 
 class DatasetAdapter(ABC):

@@ -9,11 +9,10 @@ that do not exist surface as unreadable files when the set is prepared.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Sequence
 from pathlib import Path
 
-from sigbench.data.datasets.base import DatasetAdapter, ScanResult, SignatureRecord, register
+from sigbench.data.datasets.base import DatasetAdapter, ScanResult, SignatureRecord, csv_rows, register
 
 LABELS = {
     "genuine": 0,
@@ -57,22 +56,12 @@ class ManifestAdapter(DatasetAdapter):
         if not self.csv_path.is_file():
             raise FileNotFoundError(f"ManifestAdapter: manifest {self.csv_path} does not exist")
         result = ScanResult(records=[])
-        with self.csv_path.open(newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            columns = {(name or "").strip().lower(): name for name in reader.fieldnames or []}
-            missing = [c for c in REQUIRED_COLUMNS if c not in columns]
-            if missing:
-                raise ValueError(
-                    f"{self.csv_path}: missing column(s) {missing}; a manifest needs {list(REQUIRED_COLUMNS)}"
-                    f" (found {list(columns)})"
-                )
-            for line, row in enumerate(reader, start=2):
-                fields = {key: (row.get(name) or "").strip() for key, name in columns.items()}
-                record = self._record(fields)
-                if record is None:
-                    result.unmatched.append(f"{fields['path'] or '<no path>'} (line {line}: {fields})")
-                else:
-                    result.records.append(record)
+        for line, fields in csv_rows(self.csv_path, REQUIRED_COLUMNS, ValueError):
+            record = self._record(fields)
+            if record is None:
+                result.unmatched.append(f"{fields['path'] or '<no path>'} (line {line}: {fields})")
+            else:
+                result.records.append(record)
         return result
 
     def _record(self, fields: dict[str, str]) -> SignatureRecord | None:

@@ -31,7 +31,6 @@ can differ in scale by two. The canvas 760 x 1080 (the 170 x 242 aspect) holds t
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,6 +40,7 @@ from sigbench.data.datasets.base import (
     DatasetAdapter,
     ScanResult,
     SignatureRecord,
+    csv_rows,
     list_files,
     register,
 )
@@ -78,34 +78,24 @@ class Tobacco800Adapter(DatasetAdapter):
             )
         result = ScanResult(records=[])
         listed: set[str] = set()
-        with self.csv_path.open(newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            columns = {(name or "").strip().lower(): name for name in reader.fieldnames or []}
-            missing = [c for c in REQUIRED_COLUMNS if c not in columns]
-            if missing:
-                raise Tobacco800FormatError(
-                    f"{self.csv_path}: missing column(s) {missing}; expected {list(REQUIRED_COLUMNS)} "
-                    f"(found {list(columns)})"
+        for line, fields in csv_rows(self.csv_path, REQUIRED_COLUMNS, Tobacco800FormatError):
+            where = f"{self.csv_path} line {line}"
+            if not fields["page"]:
+                raise Tobacco800FormatError(f"{where}: empty 'page'; expected a page file (pages/x.tif)")
+            page = self.root / fields["page"]
+            listed.add(page.resolve().as_posix())
+            if not any(fields[c] for c in BOX_COLUMNS):
+                result.ignored.append(f"{fields['page']} (line {line}: no signature on the page)")
+                continue
+            box = self._box(fields, where)
+            if not page.is_file():
+                raise FileNotFoundError(f"{where}: page {page} does not exist")
+            if not fields["author"]:
+                result.unmatched.append(
+                    f"{fields['page']}#{box} (line {line}: no author; an unknown writer makes no pair)"
                 )
-            for line, row in enumerate(reader, start=2):
-                fields = {key: (row.get(name) or "").strip() for key, name in columns.items()}
-                where = f"{self.csv_path} line {line}"
-                if not fields["page"]:
-                    raise Tobacco800FormatError(f"{where}: empty 'page'; expected a page file (pages/x.tif)")
-                page = self.root / fields["page"]
-                listed.add(page.resolve().as_posix())
-                if not any(fields[c] for c in BOX_COLUMNS):
-                    result.ignored.append(f"{fields['page']} (line {line}: no signature on the page)")
-                    continue
-                box = self._box(fields, where)
-                if not page.is_file():
-                    raise FileNotFoundError(f"{where}: page {page} does not exist")
-                if not fields["author"]:
-                    result.unmatched.append(
-                        f"{fields['page']}#{box} (line {line}: no author; an unknown writer makes no pair)"
-                    )
-                    continue
-                result.records.append(SignatureRecord(page, fields["author"], 0, None, box))
+                continue
+            result.records.append(SignatureRecord(page, fields["author"], 0, None, box))
         if self.root.is_dir():
             images, _ = list_files(self.root)
             for image in images:
